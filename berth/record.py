@@ -1,0 +1,245 @@
+"""Evaluate the real program for a stack under Pulumi mocks and record what it declares.
+
+The same ``components.program.main`` that ``pulumi up`` runs, with the same ``Pulumi.<stack>.yaml``,
+no engine and no cloud. Every registered resource is kept with its inputs (as the provider would
+receive them, camelCase) and its options (protect, retainOnDelete, dependsOn, ...). Generated values
+(passwords, TLS keys and certificates) and secret config come back as named placeholders
+``<<berth:KIND:NAME>>``: the renderer writes them as they are, the real-deploy tests substitute
+real values, and a test can tell a leaked secret by its placeholder.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PLACEHOLDER_RE = re.compile(r"<<berth:([a-z-]+):([^<>]+)>>")
+
+
+def placeholder(kind: str, name: str) -> str:
+    return f"<<berth:{kind}:{name}>>"
+
+
+@dataclass
+class Resource:
+    """One declared resource: what the engine would send to the provider."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    inputs: dict[str, Any]
+    parent: str = ""
+    provider: str = ""
+    protect: bool = False
+    retain_on_delete: bool = False
+    delete_before_replace: bool = False
+    depends_on: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
+    replace_on_changes: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "custom": self.custom,
+            "parent": self.parent,
+            "protect": self.protect,
+            "retainOnDelete": self.retain_on_delete,
+            "deleteBeforeReplace": self.delete_before_replace,
+            "dependsOn": sorted(self.depends_on),
+            "ignoreChanges": sorted(self.ignore_changes),
+            "replaceOnChanges": sorted(self.replace_on_changes),
+            "inputs": self.inputs,
+        }
+
+
+@dataclass
+class Recording:
+    project: str
+    stack: str
+    resources: list[Resource]
+    outputs: dict[str, Any]
+
+    def by_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def find(self, type_: str, name: str) -> Resource:
+        for r in self.resources:
+            if r.type == type_ and r.name == name:
+                return r
+        raise KeyError(f"no {type_} named {name}; have: {sorted(r.name for r in self.by_type(type_))}")
+
+
+def _generated_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Outputs a provider would compute, as placeholders. Unknown custom types fail loudly."""
+    if typ == "random:index/randomPassword:RandomPassword":
+        return {"result": placeholder("password", name), "bcryptHash": placeholder("bcrypt", name)}
+    if typ == "random:index/randomString:RandomString":
+        return {"result": placeholder("random", name)}
+    if typ == "tls:index/privateKey:PrivateKey":
+        return {"privateKeyPem": placeholder("tls-key", name), "publicKeyPem": placeholder("tls-public", name)}
+    if typ == "tls:index/selfSignedCert:SelfSignedCert":
+        return {"certPem": placeholder("tls-cert", name)}
+    if typ == "docker:index/remoteImage:RemoteImage":
+        return {"imageId": inputs.get("name"), "repoDigest": inputs.get("name")}
+    if typ == "docker:index/image:Image":
+        return {"imageName": inputs.get("imageName"), "repoDigest": inputs.get("imageName")}
+    return {}
+
+
+KNOWN_PACKAGES = ("docker:", "kubernetes:", "random:", "tls:", "pulumi:providers:")
+
+
+def _make_mocks():
+    import pulumi
+
+    class RecordingMocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+            if args.custom and not args.typ.startswith(KNOWN_PACKAGES):
+                raise RuntimeError(f"recording mocks: unexpected resource type {args.typ}")
+            outputs = {**args.inputs, **_generated_outputs(args.typ, args.name, args.inputs)}
+            return f"{args.name}-id", outputs
+
+        def call(self, args: pulumi.runtime.MockCallArgs):
+            # The program makes no provider calls; one appearing is a change worth a test.
+            raise RuntimeError(f"recording mocks: unexpected call {args.token}")
+
+    return RecordingMocks()
+
+
+def _make_monitor(mocks, resources: list[Resource], outputs: dict[str, Any]):
+    from pulumi.runtime import rpc
+    from pulumi.runtime.mocks import MockMonitor
+
+    class RecordingMonitor(MockMonitor):
+        def RegisterResource(self, request):
+            response = super().RegisterResource(request)
+            if request.type == "pulumi:pulumi:Stack":
+                return response
+            inputs = rpc.deserialize_properties(request.object)
+            resources.append(
+                Resource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    custom=bool(request.custom),
+                    inputs=_plain(inputs),
+                    parent=request.parent,
+                    provider=request.provider,
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                    depends_on=list(request.dependencies),
+                    ignore_changes=list(request.ignoreChanges),
+                    replace_on_changes=list(request.replaceOnChanges),
+                    aliases=list(request.aliasURNs),
+                )
+            )
+            return response
+
+        def RegisterResourceOutputs(self, request):
+            if request.urn.split("::")[-2].endswith("pulumi:pulumi:Stack"):
+                outputs.update(_plain(rpc.deserialize_properties(request.outputs)))
+            return super().RegisterResourceOutputs(request)
+
+    return RecordingMonitor(mocks)
+
+
+def _plain(value: Any) -> Any:
+    """Deserialized properties → JSON-able data (secrets unwrapped; they are placeholders here)."""
+    from pulumi.runtime import rpc
+
+    if rpc.is_rpc_secret(value):
+        return _plain(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if not k.startswith("__")}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the protocol carries every number as a double
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def stack_config(stack: str, project_dir: Path = ROOT) -> tuple[str, dict[str, Any]]:
+    """The project name and the raw config of ``Pulumi.<stack>.yaml``."""
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no stack config {path}")
+    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    return project, config
+
+
+def secret_placeholders(config: dict[str, Any]) -> dict[str, Any]:
+    """Secret config values (``berth:secrets`` and ``secure:`` values) replaced by placeholders."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if key == "berth:secrets" and isinstance(value, dict):
+            out[key] = {k: placeholder("config", k) for k in value}
+        elif isinstance(value, dict) and set(value) == {"secure"}:
+            out[key] = placeholder("config", key)
+        else:
+            out[key] = value
+    return out
+
+
+def record(
+    stack: str,
+    project_dir: Path = ROOT,
+    config: Optional[dict[str, Any]] = None,
+    program: Optional[Callable[[], None]] = None,
+) -> Recording:
+    """Run the program for ``stack`` under recording mocks. ``config`` overrides the stack file.
+
+    Raises the program's own exceptions (``ConfigError`` for bad config) unchanged.
+    """
+    project, file_config = stack_config(stack, project_dir) if config is None else (_project(project_dir), {})
+    cfg = secret_placeholders(config if config is not None else file_config)
+
+    def run() -> Recording:
+        import pulumi
+        from pulumi.runtime.stack import run_pulumi_func
+        from pulumi.runtime.sync_await import _sync_await
+
+        resources: list[Resource] = []
+        outputs: dict[str, Any] = {}
+        flat = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in cfg.items()}
+        pulumi.runtime.set_all_config(flat, [k for k in cfg if k == "berth:secrets"])
+        mocks = _make_mocks()
+        pulumi.runtime.set_mocks(mocks, project, stack, preview=False, monitor=_make_monitor(mocks, resources, outputs))
+        if program is None:
+            from components.program import main as entry
+        else:
+            entry = program
+        _sync_await(run_pulumi_func(entry))
+        from pulumi.runtime.settings import get_root_resource
+
+        root = get_root_resource()
+        exported = getattr(root, "outputs", {}) or {}
+        if exported:
+            outputs.update(_plain(_sync_await(pulumi.Output.from_input(exported).future())))
+        return Recording(project, stack, resources, outputs)
+
+    # A fresh context: each recording starts with no root stack, config or settings of a previous one.
+    return contextvars.Context().run(run)
+
+
+def _project(project_dir: Path) -> str:
+    return yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
+
+
+def placeholders_in(value: Any) -> set[str]:
+    """Every placeholder appearing anywhere in ``value``."""
+    return {m.group(0) for m in PLACEHOLDER_RE.finditer(json.dumps(value))}

@@ -1,0 +1,139 @@
+"""AppService component: web apps, workers, schedulers and bots from one spec.
+
+A service with ``port`` is reachable inside the stack (and through the Proxy when routed); one
+without is a worker/bot. Connections to databases and caches arrive as secret env values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+
+from .ir import Kind, Port, Probe, Role, Scaling, SecretValue, Workload
+from .spec import GeneratedSecret, ServiceSpec
+
+DEFAULT_URL_VAR = {"postgres": "DATABASE_URL", "mongodb": "MONGODB_URI", "redis": "REDIS_URL"}
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What a service needs to reach one database or cache."""
+
+    kind: str  # postgres | mongodb | redis
+    url: pulumi.Input[str]
+    replica_url: Optional[pulumi.Input[str]] = None
+
+
+def replica_var(var: str) -> str:
+    return var[: -len("_URL")] + "_REPLICA_URL" if var.endswith("_URL") else f"{var}_REPLICA"
+
+
+def connection_env(spec: ServiceSpec, connections: Mapping[str, Connection]) -> dict[str, tuple[str, pulumi.Input[str]]]:
+    """env var → (store, url) for every store the service uses."""
+    pairs = spec.uses.items() if isinstance(spec.uses, dict) else [(u, None) for u in spec.uses]
+    out: dict[str, tuple[str, pulumi.Input[str]]] = {}
+    for store, var in pairs:
+        conn = connections[store]
+        var = var or DEFAULT_URL_VAR[conn.kind]
+        out[var] = (store, conn.url)
+        if conn.replica_url is not None:
+            out[replica_var(var)] = (store, conn.replica_url)
+    return out
+
+
+def service_probe(spec: ServiceSpec) -> Optional[Probe]:
+    h = spec.health
+    if h is None:
+        return Probe(path="/health", port=spec.port) if spec.port else None
+    if h.command:
+        return Probe(command=tuple(h.command), interval=h.interval, timeout=h.timeout, retries=h.retries,
+                     start_period=h.start_period)
+    return Probe(path=h.path, port=spec.port, interval=h.interval, timeout=h.timeout, retries=h.retries,
+                 start_period=h.start_period)
+
+
+def service_workload(
+    name: str,
+    spec: ServiceSpec,
+    connections: Mapping[str, Connection],
+    secret_values: Mapping[str, pulumi.Input[str]],
+    allow_from: Sequence[str] = (),
+) -> Workload:
+    """The workload of one service (pure). ``secret_values`` maps each secret_env var to its value."""
+    secret_env: dict[str, SecretValue] = {}
+    for var, (_store, url) in connection_env(spec, connections).items():
+        secret_env[var] = SecretValue(f"{name}-env", var, url)
+    for var in spec.secret_env:
+        secret_env[var] = SecretValue(f"{name}-env", var, secret_values[var])
+    health = service_probe(spec)
+    readiness = None
+    if spec.health and spec.health.ready_path:
+        readiness = Probe(path=spec.health.ready_path, port=spec.port, interval=spec.health.interval,
+                          timeout=spec.health.timeout, retries=spec.health.retries, start_period=spec.health.start_period)
+    scaling = None
+    if spec.autoscale:
+        a = spec.autoscale
+        scaling = Scaling(min=a.min, max=a.max, cpu=a.cpu, memory=a.memory)
+    labels = {}
+    if spec.metrics:
+        labels["berth.dev/metrics-path"] = spec.metrics.path.strip("/").replace("/", "_") or "root"
+    return Workload(
+        name=name,
+        role=Role.APP,
+        image=spec.image,
+        kind=Kind.SERVICE,
+        entrypoint=tuple(spec.entrypoint) if spec.entrypoint else None,
+        command=tuple(spec.command) if spec.command else None,
+        env=dict(spec.env),
+        secret_env=secret_env,
+        ports=(Port("http", spec.port),) if spec.port else (),
+        tmpfs=tuple(spec.writable_paths),
+        health=health,
+        readiness=readiness,
+        resources=spec.resources,
+        replicas=spec.autoscale.min if spec.autoscale and spec.replicas == 1 else spec.replicas,
+        scaling=scaling,
+        user=None if spec.run_as_root else spec.run_as_user,
+        read_only_root=spec.read_only_root,
+        depends_on=tuple(spec.depends_on),
+        allow_from=tuple(sorted(allow_from)),
+        egress=spec.egress,
+    )
+
+
+class AppService(pulumi.ComponentResource):
+    """An application: a web app, worker, scheduler or bot. Output: ``host`` and ``url`` when it has a port."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ServiceSpec,
+        target,
+        connections: Mapping[str, Connection],
+        config_secrets: Mapping[str, str],
+        depends_on: Sequence[pulumi.Resource] = (),
+        allow_from: Sequence[str] = (),
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__("berth:index:AppService", name, None, opts)
+        import pulumi_random as random
+
+        values: dict[str, pulumi.Input[str]] = {}
+        for var, ref in sorted(spec.secret_env.items()):
+            if isinstance(ref, GeneratedSecret):
+                values[var] = random.RandomPassword(
+                    f"{name}-{var.lower().replace('_', '-')}", length=ref.length, special=False,
+                    opts=pulumi.ResourceOptions(parent=self),
+                ).result
+            else:
+                values[var] = pulumi.Output.secret(config_secrets[ref])
+        self.workload = service_workload(name, spec, connections, values, allow_from)
+        self.ready = target.deploy(self.workload, parent=self, depends_on=list(depends_on))
+        self.host = pulumi.Output.from_input(name)
+        outputs: dict[str, object] = {"host": self.host}
+        if spec.port:
+            self.url = pulumi.Output.from_input(f"http://{name}:{spec.port}")
+            outputs["url"] = self.url
+        self.register_outputs(outputs)

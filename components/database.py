@@ -1,0 +1,213 @@
+"""Database component: PostgreSQL (optionally with a streaming-replication read replica) or MongoDB.
+
+``database_workloads`` is pure (spec → workloads); ``Database`` generates the passwords with
+pulumi-random and hands the workloads to the target.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import pulumi
+
+from .ir import DataVolume, File, Kind, Port, Probe, Role, SecretValue, Workload
+from .spec import DB_PORT, DEFAULT_DB_VERSION, DatabaseEngine, DatabaseSpec
+
+POSTGRES_UID = 999  # the official postgres and mongo images' user
+PGDATA_DIR = "/var/lib/postgresql/data"
+PGDATA = f"{PGDATA_DIR}/pgdata"  # a subdirectory: a fresh volume's lost+found must not block initdb
+REPLICATION_USER = "replicator"
+
+# Runs once on the primary's first start (official image's /docker-entrypoint-initdb.d contract).
+PRIMARY_REPLICATION_INIT = """#!/bin/bash
+# Created by Berth: a replication role for the read replica, allowed from the stack network only.
+set -euo pipefail
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" <<SQL
+CREATE ROLE {user} WITH REPLICATION LOGIN PASSWORD '${{REPLICATION_PASSWORD}}';
+SQL
+echo "host replication {user} all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+"""
+
+# The replica's entrypoint: clone the primary once, then run as a hot standby.
+REPLICA_ENTRYPOINT = """#!/bin/bash
+# Created by Berth: start a PostgreSQL hot standby that streams from the primary.
+set -euo pipefail
+export PGPASSWORD="$REPLICATION_PASSWORD"
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  mkdir -p "$PGDATA"
+  chmod 700 "$PGDATA"
+  until pg_isready -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -q; do
+    echo "waiting for primary $PRIMARY_HOST:$PRIMARY_PORT"; sleep 2
+  done
+  pg_basebackup -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U {user} -D "$PGDATA" -X stream -R
+fi
+unset PGPASSWORD
+exec postgres -c hot_standby=on
+"""
+
+
+def default_image(spec: DatabaseSpec) -> str:
+    version = spec.version or DEFAULT_DB_VERSION[spec.engine]
+    return spec.image or (f"postgres:{version}" if spec.engine == DatabaseEngine.POSTGRES else f"mongo:{version}")
+
+
+def db_name(name: str, spec: DatabaseSpec) -> str:
+    return spec.database or name.replace("-", "_")
+
+
+def db_user(name: str, spec: DatabaseSpec) -> str:
+    return spec.user or name.replace("-", "_")
+
+
+def connection_url(
+    name: str, spec: DatabaseSpec, password: pulumi.Input[str], host: Optional[str] = None
+) -> pulumi.Output[str]:
+    host = host or name
+    port = DB_PORT[spec.engine]
+    if spec.engine == DatabaseEngine.POSTGRES:
+        return pulumi.Output.secret(
+            pulumi.Output.concat(
+                "postgresql://", db_user(name, spec), ":", password, "@", host, ":", str(port), "/", db_name(name, spec)
+            )
+        )
+    return pulumi.Output.secret(
+        pulumi.Output.concat(
+            "mongodb://", db_user(name, spec), ":", password, "@", host, ":", str(port), "/", db_name(name, spec),
+            "?authSource=admin",
+        )
+    )
+
+
+def database_workloads(
+    name: str,
+    spec: DatabaseSpec,
+    password: pulumi.Input[str],
+    replication_password: Optional[pulumi.Input[str]] = None,
+    allow_from: Sequence[str] = (),
+) -> list[Workload]:
+    """The primary (and replica) workloads of one database (pure)."""
+    port = DB_PORT[spec.engine]
+    image = default_image(spec)
+    common = dict(
+        role=Role.DATABASE,
+        image=image,
+        kind=Kind.STATEFUL,
+        ports=(Port("db", port),),
+        resources=spec.resources,
+        user=POSTGRES_UID,
+        group=POSTGRES_UID,
+        allow_from=tuple(sorted(allow_from)),
+        stateful_data=True,
+        stop_grace_seconds=60,
+    )
+    if spec.engine == DatabaseEngine.MONGODB:
+        return [
+            Workload(
+                name=name,
+                env={"MONGO_INITDB_ROOT_USERNAME": db_user(name, spec), "MONGO_INITDB_DATABASE": db_name(name, spec)},
+                secret_env={"MONGO_INITDB_ROOT_PASSWORD": SecretValue(f"{name}-env", "MONGO_INITDB_ROOT_PASSWORD", password)},
+                volumes=(DataVolume(f"{name}-data", "/data/db", spec.storage),),
+                tmpfs=("/tmp",),
+                health=Probe(
+                    command=("CMD", "mongosh", "--quiet", "--eval", "db.adminCommand('ping').ok"),
+                    interval=10, timeout=5, retries=10, start_period=30,
+                ),
+                **common,
+            )
+        ]
+    user, database = db_user(name, spec), db_name(name, spec)
+    env = {"POSTGRES_USER": user, "POSTGRES_DB": database, "PGDATA": PGDATA}
+    secret_env = {"POSTGRES_PASSWORD": SecretValue(f"{name}-env", "POSTGRES_PASSWORD", password)}
+    files: tuple[File, ...] = ()
+    command = ("postgres", *(part for k, v in sorted(spec.settings.items()) for part in ("-c", f"{k}={v}")))
+    if spec.replica:
+        assert replication_password is not None
+        secret_env["REPLICATION_PASSWORD"] = SecretValue(f"{name}-env", "REPLICATION_PASSWORD", replication_password)
+        files = (
+            File("replication-init", "/docker-entrypoint-initdb.d/10-replication.sh",
+                 PRIMARY_REPLICATION_INIT.format(user=REPLICATION_USER), mode=0o555),
+        )
+    health = Probe(
+        command=("CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-U", user, "-d", database),
+        interval=10, timeout=5, retries=10, start_period=30,
+    )
+    primary = Workload(
+        name=name,
+        command=command if len(command) > 1 else None,
+        env=env,
+        secret_env=secret_env,
+        volumes=(DataVolume(f"{name}-data", PGDATA_DIR, spec.storage),),
+        files=files,
+        tmpfs=("/tmp", "/var/run/postgresql"),
+        health=health,
+        **common,
+    )
+    out = [primary]
+    if spec.replica:
+        replica_common = {**common, "allow_from": tuple(sorted(allow_from))}
+        out.append(
+            Workload(
+                name=f"{name}-replica",
+                entrypoint=("bash", "/berth/replica-entrypoint.sh"),
+                env={"PGDATA": PGDATA, "PRIMARY_HOST": name, "PRIMARY_PORT": str(port)},
+                secret_env={
+                    "REPLICATION_PASSWORD": SecretValue(f"{name}-replica-env", "REPLICATION_PASSWORD", replication_password)
+                },
+                volumes=(DataVolume(f"{name}-replica-data", PGDATA_DIR, spec.storage),),
+                files=(File("replica-entrypoint", "/berth/replica-entrypoint.sh",
+                            REPLICA_ENTRYPOINT.format(user=REPLICATION_USER), mode=0o555),),
+                tmpfs=("/tmp", "/var/run/postgresql"),
+                health=health,
+                depends_on=(name,),
+                **replica_common,
+            )
+        )
+    return out
+
+
+class Database(pulumi.ComponentResource):
+    """A PostgreSQL or MongoDB database with a generated password and a protected volume.
+
+    Outputs: ``host``, ``port``, ``database``, ``user``, ``password`` (secret), ``connection_url``
+    (secret) and, with a replica, ``replica_host`` / ``replica_url`` (secret).
+    """
+
+    host: pulumi.Output[str]
+    port: pulumi.Output[int]
+    connection_url: pulumi.Output[str]
+
+    def __init__(self, name: str, spec: DatabaseSpec, target, allow_from: Sequence[str] = (),
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("berth:index:Database", name, None, opts)
+        import pulumi_random as random
+
+        child = pulumi.ResourceOptions(parent=self)
+        self.spec = spec
+        self.password = random.RandomPassword(f"{name}-password", length=32, special=False, opts=child).result
+        replication = None
+        if spec.replica:
+            replication = random.RandomPassword(f"{name}-replication-password", length=32, special=False, opts=child).result
+        self.workloads = database_workloads(name, spec, self.password, replication, allow_from)
+        self.ready: list[pulumi.Resource] = []
+        deployed: dict[str, list[pulumi.Resource]] = {}
+        for w in self.workloads:
+            deps = [r for d in w.depends_on for r in deployed.get(d, [])]
+            deployed[w.name] = target.deploy(w, parent=self, depends_on=deps)
+        self.ready = deployed[name]
+        self.host = pulumi.Output.from_input(name)
+        self.port = pulumi.Output.from_input(DB_PORT[spec.engine])
+        self.database = pulumi.Output.from_input(db_name(name, spec))
+        self.user = pulumi.Output.from_input(db_user(name, spec))
+        self.connection_url = connection_url(name, spec, self.password)
+        outputs = {
+            "host": self.host,
+            "port": self.port,
+            "database": self.database,
+            "user": self.user,
+            "connection_url": self.connection_url,
+        }
+        if spec.replica:
+            self.replica_host = pulumi.Output.from_input(f"{name}-replica")
+            self.replica_url = connection_url(name, spec, self.password, host=f"{name}-replica")
+            outputs.update(replica_host=self.replica_host, replica_url=self.replica_url)
+        self.register_outputs(outputs)

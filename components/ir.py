@@ -1,0 +1,174 @@
+"""The neutral workload form between components and targets.
+
+Components turn intent into ``Workload``s; targets turn ``Workload``s into Docker or Kubernetes
+resources. Nothing here imports a target, and targets never know which component they serve.
+Values that decide *what* is built are plain Python; values only passed through (secrets,
+generated passwords, rendered files with secrets) may be ``pulumi.Input``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Optional
+
+import pulumi
+
+from .spec import Resources
+
+
+class Kind(str, Enum):
+    """How a workload runs."""
+
+    SERVICE = "service"  # long-running, stateless (Deployment / containers)
+    STATEFUL = "stateful"  # long-running with a data volume (StatefulSet / container + named volume)
+    CRON = "cron"  # scheduled (CronJob / a scheduler container running supercronic)
+
+
+class Role(str, Enum):
+    """What a workload is, used for labels, policies and network rules."""
+
+    DATABASE = "database"
+    CACHE = "cache"
+    APP = "app"
+    PROXY = "proxy"
+    BACKUP = "backup"
+    MONITORING = "monitoring"
+    EXPORTER = "exporter"
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """A secret handed to a workload: stored in Secret ``secret`` under ``key`` (Kubernetes), or
+    passed as an env value (Docker: the container's env is then a secret output)."""
+
+    secret: str
+    key: str
+    value: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Publish:
+    """A host port (Docker) for the edge proxy only."""
+
+    host_port: int
+    container_port: int
+    host_ip: str = "0.0.0.0"
+
+
+@dataclass(frozen=True)
+class DataVolume:
+    """A persistent volume: a named docker volume / a PVC (volumeClaimTemplate for STATEFUL)."""
+
+    name: str
+    path: str
+    size: str = "10Gi"
+    #: Shared volumes (e.g. backups read by a restore job) are standalone PVCs, not claim templates.
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class File:
+    """A generated file mounted read-only at ``path``."""
+
+    name: str
+    path: str
+    content: pulumi.Input[str]
+    secret: bool = False
+    mode: int = 0o444
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A health check in neutral form. ``http`` probes GET ``path`` on ``port``."""
+
+    command: Optional[tuple[str, ...]] = None
+    path: Optional[str] = None
+    port: Optional[int] = None
+    interval: int = 10
+    timeout: int = 5
+    retries: int = 5
+    start_period: int = 20
+
+
+@dataclass(frozen=True)
+class Scaling:
+    min: int
+    max: int
+    cpu: Optional[int] = 70
+    memory: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One deployable unit: a container (Docker) or a pod template (Kubernetes)."""
+
+    name: str
+    role: Role
+    image: str
+    kind: Kind = Kind.SERVICE
+    #: Replaces the image ENTRYPOINT (Kubernetes ``command``, Docker ``entrypoints``).
+    entrypoint: Optional[tuple[str, ...]] = None
+    #: Replaces the image CMD (Kubernetes ``args``, Docker ``command``).
+    command: Optional[tuple[str, ...]] = None
+    env: dict[str, str] = field(default_factory=dict)
+    secret_env: dict[str, SecretValue] = field(default_factory=dict)
+    ports: tuple[Port, ...] = ()
+    publish: tuple[Publish, ...] = ()
+    volumes: tuple[DataVolume, ...] = ()
+    files: tuple[File, ...] = ()
+    tmpfs: tuple[str, ...] = ("/tmp",)
+    health: Optional[Probe] = None
+    readiness: Optional[Probe] = None
+    resources: Resources = Resources()
+    replicas: int = 1
+    scaling: Optional[Scaling] = None
+    schedule: Optional[str] = None
+    user: Optional[int] = 10001
+    group: Optional[int] = None
+    read_only_root: bool = True
+    depends_on: tuple[str, ...] = ()
+    #: Other workloads allowed to connect to this one's ports (NetworkPolicy ingress).
+    allow_from: tuple[str, ...] = ()
+    #: May open connections outside the stack (internet egress).
+    egress: bool = False
+    #: Contains data that must survive: protect + retain in prod, grace on stop.
+    stateful_data: bool = False
+    #: A one-shot job (restore / pre-deploy backup): not kept running.
+    one_shot: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    #: Extra capabilities this workload needs beyond none (kept to a tiny allow-list).
+    capabilities: tuple[str, ...] = ()
+    stop_grace_seconds: int = 10
+
+    @property
+    def fs_group(self) -> Optional[int]:
+        return self.group if self.group is not None else self.user
+
+
+def secret_env_names(w: Workload) -> list[str]:
+    return sorted(w.secret_env)
+
+
+def probe_http_command(p: Probe) -> tuple[str, ...]:
+    """The exec form of an HTTP probe for Docker (which has only exec health checks)."""
+    url = f"http://127.0.0.1:{p.port}{p.path}"
+    # wget or curl, whichever the image has; python3 as the last resort for slim Python images.
+    script = (
+        f"wget -q -O /dev/null {url} 2>/dev/null || curl -fsS -o /dev/null {url} 2>/dev/null || "
+        f"python3 -c \"import urllib.request,sys; urllib.request.urlopen('{url}', timeout=4)\""
+    )
+    return ("CMD-SHELL", script)
+
+
+def as_dict(obj: Any) -> Any:
+    """Debug helper: a workload as a plain structure (Outputs left as they are)."""
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(obj) if is_dataclass(obj) else obj

@@ -1,0 +1,240 @@
+"""Docker target: workloads → docker.Network / Volume / RemoteImage / Container.
+
+``container_args`` and friends are pure: they map a Workload to the provider's inputs and are unit
+tested without Pulumi. ``DockerTarget`` only creates resources from them. The input shapes follow
+shared/PROVIDER-PITFALLS.md: canonical ``cpus``, Go durations, ``memory_swap`` = ``memory``, named
+volumes with ``remove_volumes=False``, ``replace_on_changes`` for fields the provider cannot update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pulumi
+
+from ..ir import Kind, Probe, Role, Workload, probe_http_command
+from ..spec import cpu_millis, memory_mib
+
+#: Fields the provider shows as in-place updates that do nothing to a running container.
+REPLACE_ON_CHANGES = ["healthcheck", "tmpfs", "init", "cpuPeriod", "cpuQuota", "mounts"]
+#: Capabilities a workload may add back after dropping ALL (all others are refused).
+CAPABILITY_ALLOW_LIST = ("NET_BIND_SERVICE", "CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER")
+
+
+def go_duration(seconds: int) -> str:
+    """Seconds in the Go duration form the provider reads back (``90`` → ``"1m30s"``)."""
+    if seconds < 60:
+        return f"{seconds}s"
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return (f"{h}h" if h else "") + f"{m}m{s}s"
+
+
+def docker_cpus(quantity: str) -> str:
+    """A Kubernetes CPU quantity as the canonical string the provider reads back (``"1"`` → ``"1.0"``)."""
+    value = cpu_millis(quantity) / 1000
+    text = f"{value:.1f}" if round(value, 1) == value else f"{value:g}"
+    return text
+
+
+def healthcheck(probe: Probe) -> dict[str, Any]:
+    tests = list(probe.command) if probe.command else list(probe_http_command(probe))
+    if probe.command and tests[0] not in ("CMD", "CMD-SHELL", "NONE"):
+        tests = ["CMD", *tests]
+    return {
+        "tests": tests,
+        "interval": go_duration(probe.interval),
+        "timeout": go_duration(probe.timeout),
+        "start_period": go_duration(probe.start_period),
+        "retries": probe.retries,
+    }
+
+
+def wait_timeout(probe: Probe) -> int:
+    """Long enough for the slowest healthy start: start period + all retries, plus margin."""
+    return probe.start_period + probe.retries * (probe.interval + probe.timeout) + 30
+
+
+@dataclass(frozen=True)
+class DockerContext:
+    """What the mapping needs to know about the stack on this host."""
+
+    prefix: str
+    internal_network: str
+    edge_network: str
+    stack_labels: dict[str, str] = field(default_factory=dict)
+
+
+def container_name(ctx: DockerContext, w: Workload, index: int) -> str:
+    return f"{ctx.prefix}-{w.name}" if replica_count(w) == 1 else f"{ctx.prefix}-{w.name}-{index + 1}"
+
+
+def volume_name(ctx: DockerContext, volume: str) -> str:
+    """Stable, explicit names: an auto-named volume would come back empty after a replacement."""
+    return f"{ctx.prefix}-{volume}"
+
+
+def replica_count(w: Workload) -> int:
+    """Docker has no autoscaler: run the autoscaler's minimum."""
+    return w.scaling.min if w.scaling else w.replicas
+
+
+def container_args(ctx: DockerContext, w: Workload, index: int = 0) -> dict[str, Any]:
+    """The docker.Container inputs for replica ``index`` of ``w`` (pure; Outputs pass through)."""
+    envs: list[Any] = [f"{k}={v}" for k, v in sorted(w.env.items())]
+    for k in sorted(w.secret_env):
+        envs.append(pulumi.Output.concat(k, "=", w.secret_env[k].value))
+    networks = [{"name": ctx.internal_network, "aliases": [w.name]}]
+    if w.egress or w.publish:
+        networks.append({"name": ctx.edge_network, "aliases": [w.name]})
+    labels = {**ctx.stack_labels, "berth.role": w.role.value, "berth.workload": w.name, **w.labels}
+    if w.secret_env:
+        # Tells the policy pack which env values came from secret outputs.
+        labels["berth.secret-envs"] = ",".join(sorted(w.secret_env))
+    args: dict[str, Any] = {
+        "name": container_name(ctx, w, index),
+        "hostname": w.name,
+        "envs": envs,
+        "networks_advanced": networks,
+        "labels": [{"label": k, "value": v} for k, v in sorted(labels.items())],
+        "restart": "no" if w.one_shot else "unless-stopped",
+        "must_run": not w.one_shot,
+        "read_only": w.read_only_root,
+        "tmpfs": {p: "rw,noexec,nosuid,size=64m" for p in w.tmpfs} or None,
+        "memory": memory_mib(w.resources.memory_limit),
+        "memory_swap": memory_mib(w.resources.memory_limit),
+        "cpus": docker_cpus(w.resources.cpu_limit),
+        "capabilities": {"drops": ["ALL"], "adds": sorted(w.capabilities)} if w.capabilities else {"drops": ["ALL"]},
+        "security_opts": ["no-new-privileges:true"],
+        "destroy_grace_seconds": max(w.stop_grace_seconds, 30 if w.stateful_data else 10),
+        "remove_volumes": False,
+        "rm": False,
+        "log_driver": "json-file",
+        "log_opts": {"max-size": "10m", "max-file": "3"},
+    }
+    if w.user is not None:
+        args["user"] = f"{w.user}:{w.group if w.group is not None else w.user}"
+    if w.entrypoint:
+        args["entrypoints"] = list(w.entrypoint)
+    if w.command:
+        args["command"] = list(w.command)
+    if w.publish:
+        args["ports"] = [
+            {"internal": p.container_port, "external": p.host_port, "ip": p.host_ip, "protocol": "tcp"}
+            for p in w.publish
+        ]
+    if w.volumes:
+        args["volumes"] = [
+            {"volume_name": volume_name(ctx, v.name), "container_path": v.path, "read_only": False} for v in w.volumes
+        ]
+    if w.files:
+        args["uploads"] = [
+            {"file": f.path, "content": f.content, "executable": bool(f.mode & 0o111)} for f in w.files
+        ]
+    if w.health and not w.one_shot:
+        args["healthcheck"] = healthcheck(w.health)
+        # Dependents are created only once this container is healthy (compose's service_healthy).
+        args["wait"] = True
+        args["wait_timeout"] = wait_timeout(w.health)
+    if args["tmpfs"] is None:
+        del args["tmpfs"]
+    return args
+
+
+def check_capabilities(w: Workload) -> None:
+    extra = set(w.capabilities) - set(CAPABILITY_ALLOW_LIST)
+    if extra:
+        raise ValueError(f"workload {w.name}: capabilities {sorted(extra)} are not allowed")
+
+
+class DockerTarget:
+    """Creates Docker resources for workloads on one Docker host."""
+
+    def __init__(self, prefix: str, host: Optional[str], protect: bool, parent: pulumi.Resource):
+        self.prefix = prefix
+        self.protect = protect
+        self._parent = parent
+        self._images: dict[str, Any] = {}
+        opts = pulumi.ResourceOptions(parent=parent)
+        self.provider = None
+        if host:
+            from pulumi_docker import Provider
+
+            self.provider = Provider("docker", host=host, opts=opts)
+        labels = {"berth.stack": prefix}
+        self.ctx = DockerContext(
+            prefix=prefix,
+            internal_network=f"{prefix}-internal",
+            edge_network=f"{prefix}-edge",
+            stack_labels=labels,
+        )
+        from pulumi_docker import Network
+
+        # Datastores live on an internal network only (no route out, never published).
+        self.internal = Network(
+            "internal",
+            name=self.ctx.internal_network,
+            internal=True,
+            labels=[{"label": "berth.stack", "value": prefix}],
+            opts=self._opts(parent),
+        )
+        # Apps that need egress (bots, API clients) and the proxy also join the edge network.
+        self.edge = Network(
+            "edge",
+            name=self.ctx.edge_network,
+            labels=[{"label": "berth.stack", "value": prefix}],
+            opts=self._opts(parent),
+        )
+
+    def _opts(self, parent: pulumi.Resource, **kw: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=parent, provider=self.provider, **kw)
+
+    def image(self, ref: str, parent: pulumi.Resource) -> pulumi.Output[str]:
+        """A RemoteImage per image reference, kept locally so containers can restart offline."""
+        from pulumi_docker import RemoteImage
+
+        if ref not in self._images:
+            safe = ref.replace("/", "-").replace(":", "-").replace("@", "-").replace(".", "-")
+            self._images[ref] = RemoteImage(
+                f"image-{safe}", name=ref, keep_locally=True, opts=self._opts(self._parent)
+            )
+        return self._images[ref].image_id
+
+    def deploy(self, w: Workload, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        """Create the volumes and containers of ``w``; returns what dependents should wait for."""
+        from pulumi_docker import Container, Volume
+
+        check_capabilities(w)
+        volumes = []
+        for v in w.volumes:
+            # Data volumes outlive containers: protected and retained in prod.
+            stateful = w.stateful_data or v.shared
+            volumes.append(
+                Volume(
+                    f"{w.name}-{v.name}" if not v.name.startswith(w.name) else v.name,
+                    name=volume_name(self.ctx, v.name),
+                    labels=[{"label": "berth.stack", "value": self.prefix}, {"label": "berth.workload", "value": w.name}],
+                    opts=self._opts(parent, protect=self.protect and stateful, retain_on_delete=self.protect and stateful),
+                )
+            )
+        image = self.image(w.image, parent)
+        containers = []
+        n = replica_count(w)
+        for i in range(n):
+            args = container_args(self.ctx, w, i)
+            res_name = w.name if n == 1 else f"{w.name}-{i + 1}"
+            containers.append(
+                Container(
+                    res_name,
+                    image=image,
+                    opts=self._opts(
+                        parent,
+                        depends_on=[self.internal, self.edge, *volumes, *depends_on],
+                        replace_on_changes=REPLACE_ON_CHANGES,
+                        delete_before_replace=True,
+                    ),
+                    **args,
+                )
+            )
+        return containers

@@ -1,0 +1,508 @@
+"""Kubernetes target: workloads → Namespace, Secret, ConfigMap, Deployment/StatefulSet/CronJob,
+Service, HPA, PodDisruptionBudget, NetworkPolicy.
+
+``manifests`` is pure: it maps a Workload to plain manifest dicts (Outputs only inside Secret data)
+and is unit tested without Pulumi and validated against the Kubernetes schemas. ``KubernetesTarget``
+turns each dict into the typed pulumi-kubernetes resource. Shapes follow
+shared/PROVIDER-PITFALLS.md: explicit names and namespaces, stable selectors, no ``replicas`` when an
+HPA owns them, claim templates fixed at creation, data protected in prod.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+
+from ..ir import Kind, Probe, Role, Workload
+
+PART_OF = "app.kubernetes.io/part-of"
+NAME = "app.kubernetes.io/name"
+COMPONENT = "app.kubernetes.io/component"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+
+
+@dataclass(frozen=True)
+class KubeContext:
+    namespace: str
+    stack: str
+    storage_class: Optional[str] = None
+    ingress_namespace: str = "ingress-nginx"
+
+
+def selector(ctx: KubeContext, w: Workload) -> dict[str, str]:
+    """Minimal, stable selector labels (a selector change would replace the workload)."""
+    return {NAME: w.name, PART_OF: ctx.stack}
+
+
+def labels(ctx: KubeContext, w: Workload) -> dict[str, str]:
+    return {**selector(ctx, w), COMPONENT: w.role.value, MANAGED_BY: "berth", **w.labels}
+
+
+def meta(ctx: KubeContext, name: str, w: Optional[Workload] = None, **extra: Any) -> dict[str, Any]:
+    m: dict[str, Any] = {"name": name, "namespace": ctx.namespace}
+    m["labels"] = labels(ctx, w) if w else {PART_OF: ctx.stack, MANAGED_BY: "berth"}
+    m.update(extra)
+    return m
+
+
+def quantity_cpu(q: str) -> str:
+    return q
+
+
+def probe(p: Probe) -> dict[str, Any]:
+    out: dict[str, Any]
+    if p.command:
+        cmd = list(p.command)
+        if cmd[0] == "CMD-SHELL":
+            cmd = ["sh", "-c", cmd[1]]
+        elif cmd[0] == "CMD":
+            cmd = cmd[1:]
+        out = {"exec": {"command": cmd}}
+    else:
+        out = {"httpGet": {"path": p.path, "port": p.port}}
+    out.update(
+        {
+            "initialDelaySeconds": min(p.start_period, 30),
+            "periodSeconds": p.interval,
+            "timeoutSeconds": p.timeout,
+            "failureThreshold": p.retries,
+        }
+    )
+    return out
+
+
+def secret_name(w: Workload) -> str:
+    return f"{w.name}-env"
+
+
+def files_name(w: Workload, secret: bool) -> str:
+    return f"{w.name}-{'secret-files' if secret else 'files'}"
+
+
+def _file_key(path: str) -> str:
+    return path.strip("/").replace("/", "_")
+
+
+def config_checksum(w: Workload) -> Optional[str]:
+    """A checksum of plain files: pods roll when their config changes (named ConfigMaps don't)."""
+    plain = [(f.path, f.content) for f in w.files if not f.secret and isinstance(f.content, str)]
+    if not plain:
+        return None
+    return hashlib.sha256(json.dumps(sorted(plain)).encode()).hexdigest()[:16]
+
+
+def pod_spec(ctx: KubeContext, w: Workload) -> dict[str, Any]:
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(w.env.items())]
+    for k in sorted(w.secret_env):
+        # Secrets reach pods by reference only: never a literal value in the pod spec.
+        env.append({"name": k, "valueFrom": {"secretKeyRef": {"name": secret_name(w), "key": w.secret_env[k].key}}})
+    mounts: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    for i, path in enumerate(w.tmpfs):
+        vname = f"tmp-{i}"
+        volumes.append({"name": vname, "emptyDir": {"sizeLimit": "64Mi"}})
+        mounts.append({"name": vname, "mountPath": path})
+    for secret in (False, True):
+        files = [f for f in w.files if f.secret == secret]
+        if not files:
+            continue
+        vname = "secret-files" if secret else "files"
+        items = [{"key": _file_key(f.path), "path": _file_key(f.path), "mode": f.mode} for f in files]
+        src = (
+            {"secret": {"secretName": files_name(w, True), "items": items, "defaultMode": 0o444}}
+            if secret
+            else {"configMap": {"name": files_name(w, False), "items": items, "defaultMode": 0o444}}
+        )
+        volumes.append({"name": vname, **src})
+        for f in files:
+            mounts.append({"name": vname, "mountPath": f.path, "subPath": _file_key(f.path), "readOnly": True})
+    for v in w.volumes:
+        mounts.append({"name": v.name, "mountPath": v.path})
+        if w.kind != Kind.STATEFUL or v.shared:
+            volumes.append({"name": v.name, "persistentVolumeClaim": {"claimName": v.name}})
+    r = w.resources
+    container: dict[str, Any] = {
+        "name": w.name,
+        "image": w.image,
+        "imagePullPolicy": "IfNotPresent",
+        "env": env,
+        "resources": {
+            "requests": {"cpu": r.cpu, "memory": r.memory},
+            "limits": {"cpu": r.cpu_limit, "memory": r.memory_limit},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "readOnlyRootFilesystem": w.read_only_root,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"], **({"add": sorted(w.capabilities)} if w.capabilities else {})},
+        },
+        "volumeMounts": mounts,
+    }
+    if w.entrypoint:
+        container["command"] = list(w.entrypoint)
+    if w.command:
+        container["args"] = list(w.command)
+    if w.ports:
+        container["ports"] = [{"name": p.name, "containerPort": p.port, "protocol": "TCP"} for p in w.ports]
+    if w.health and w.kind != Kind.CRON and not w.one_shot:
+        container["livenessProbe"] = probe(w.health)
+        container["readinessProbe"] = probe(w.readiness or w.health)
+    spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": w.user,
+            "runAsGroup": w.group if w.group is not None else w.user,
+            "fsGroup": w.fs_group,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationGracePeriodSeconds": max(w.stop_grace_seconds, 30 if w.stateful_data else 10),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if w.kind == Kind.CRON or w.one_shot:
+        spec["restartPolicy"] = "OnFailure"
+    return spec
+
+
+def pod_template(ctx: KubeContext, w: Workload) -> dict[str, Any]:
+    annotations = {}
+    checksum = config_checksum(w)
+    if checksum:
+        annotations["berth.dev/config-checksum"] = checksum
+    md: dict[str, Any] = {"labels": labels(ctx, w)}
+    if annotations:
+        md["annotations"] = annotations
+    return {"metadata": md, "spec": pod_spec(ctx, w)}
+
+
+def workload_manifest(ctx: KubeContext, w: Workload) -> dict[str, Any]:
+    tpl = pod_template(ctx, w)
+    if w.kind == Kind.CRON:
+        return {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": meta(ctx, w.name, w),
+            "spec": {
+                "schedule": w.schedule,
+                "concurrencyPolicy": "Forbid",
+                "startingDeadlineSeconds": 600,
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 3,
+                "jobTemplate": {"spec": {"backoffLimit": 2, "activeDeadlineSeconds": 3600, "template": tpl}},
+            },
+        }
+    if w.one_shot:
+        return {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": meta(ctx, w.name, w),
+            "spec": {"backoffLimit": 2, "template": tpl},
+        }
+    if w.kind == Kind.STATEFUL:
+        claims = []
+        for v in w.volumes:
+            if v.shared:
+                continue
+            claim_spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": v.size}}}
+            if ctx.storage_class:
+                claim_spec["storageClassName"] = ctx.storage_class
+            claims.append({"metadata": {"name": v.name, "labels": selector(ctx, w)}, "spec": claim_spec})
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": meta(ctx, w.name, w),
+            "spec": {
+                "serviceName": w.name,
+                "replicas": w.replicas,
+                "selector": {"matchLabels": selector(ctx, w)},
+                "podManagementPolicy": "OrderedReady",
+                "revisionHistoryLimit": 10,
+                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+                "template": tpl,
+                "volumeClaimTemplates": claims,
+            },
+        }
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector(ctx, w)},
+        "revisionHistoryLimit": 10,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+        "template": tpl,
+    }
+    if w.scaling is None:
+        # With an HPA the autoscaler owns spec.replicas; setting it would conflict on apply.
+        spec["replicas"] = w.replicas
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(ctx, w.name, w), "spec": spec}
+
+
+def service_manifest(ctx: KubeContext, w: Workload) -> Optional[dict[str, Any]]:
+    if not w.ports or w.kind == Kind.CRON or w.one_shot:
+        return None
+    spec: dict[str, Any] = {
+        "type": "ClusterIP",
+        "selector": selector(ctx, w),
+        "ports": [{"name": p.name, "port": p.port, "targetPort": p.name, "protocol": "TCP"} for p in w.ports],
+    }
+    if w.kind == Kind.STATEFUL:
+        # Headless: the StatefulSet's governing service; clients resolve the pod directly.
+        spec["clusterIP"] = "None"
+        spec["publishNotReadyAddresses"] = False
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta(ctx, w.name, w), "spec": spec}
+
+
+def hpa_manifest(ctx: KubeContext, w: Workload) -> Optional[dict[str, Any]]:
+    if not w.scaling:
+        return None
+    metrics = []
+    for resource, target in (("cpu", w.scaling.cpu), ("memory", w.scaling.memory)):
+        if target:
+            metrics.append(
+                {"type": "Resource", "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": target}}}
+            )
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": meta(ctx, w.name, w),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": w.name},
+            "minReplicas": w.scaling.min,
+            "maxReplicas": w.scaling.max,
+            "metrics": metrics,
+        },
+    }
+
+
+def pdb_manifest(ctx: KubeContext, w: Workload) -> Optional[dict[str, Any]]:
+    replicas = w.scaling.min if w.scaling else w.replicas
+    if replicas < 2 or w.kind == Kind.CRON or w.one_shot:
+        return None
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": meta(ctx, w.name, w),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(ctx, w)}},
+    }
+
+
+def network_policy_manifest(ctx: KubeContext, w: Workload, peers: dict[str, Workload]) -> Optional[dict[str, Any]]:
+    """Ingress allowed only from ``allow_from`` workloads (plus the ingress controller for the
+    proxy's backends); egress to the internet only for workloads that need it."""
+    ingress = []
+    if w.ports:
+        sources: list[dict[str, Any]] = [
+            {"podSelector": {"matchLabels": selector(ctx, peers[p])}} for p in sorted(w.allow_from) if p in peers
+        ]
+        if "ingress-controller" in w.allow_from:
+            sources.append(
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ctx.ingress_namespace}}}
+            )
+        if sources:
+            ingress.append({"from": sources, "ports": [{"port": p.port, "protocol": "TCP"} for p in w.ports]})
+    spec: dict[str, Any] = {"podSelector": {"matchLabels": selector(ctx, w)}, "policyTypes": ["Ingress"], "ingress": ingress}
+    if w.egress:
+        spec["policyTypes"].append("Egress")
+        spec["egress"] = [{}]  # anything: this workload calls external APIs
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta(ctx, w.name, w), "spec": spec}
+
+
+def namespace_manifests(ctx: KubeContext) -> list[dict[str, Any]]:
+    """The namespace (Pod Security "restricted" enforced) and its baseline network policies."""
+    ns = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": ctx.namespace,
+            "labels": {
+                PART_OF: ctx.stack,
+                MANAGED_BY: "berth",
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+                "pod-security.kubernetes.io/warn": "restricted",
+                "pod-security.kubernetes.io/audit": "restricted",
+            },
+        },
+    }
+    deny = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta(ctx, "default-deny"),
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [], "egress": []},
+    }
+    internal = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta(ctx, "allow-dns-and-internal-egress"),
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+                {"to": [{"podSelector": {}}]},
+            ],
+        },
+    }
+    return [ns, deny, internal]
+
+
+def secret_manifests(ctx: KubeContext, w: Workload) -> list[dict[str, Any]]:
+    out = []
+    if w.secret_env:
+        data = {sv.key: sv.value for sv in w.secret_env.values()}
+        out.append({"apiVersion": "v1", "kind": "Secret", "metadata": meta(ctx, secret_name(w), w), "type": "Opaque", "stringData": data})
+    secret_files = [f for f in w.files if f.secret]
+    if secret_files:
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": meta(ctx, files_name(w, True), w),
+                "type": "Opaque",
+                "stringData": {_file_key(f.path): f.content for f in secret_files},
+            }
+        )
+    plain_files = [f for f in w.files if not f.secret]
+    if plain_files:
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": meta(ctx, files_name(w, False), w),
+                "data": {_file_key(f.path): f.content for f in plain_files},
+            }
+        )
+    return out
+
+
+def claim_manifests(ctx: KubeContext, w: Workload) -> list[dict[str, Any]]:
+    """Standalone PVCs: volumes of non-StatefulSet workloads, and shared volumes."""
+    out = []
+    for v in w.volumes:
+        if w.kind == Kind.STATEFUL and not v.shared:
+            continue
+        spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": v.size}}}
+        if ctx.storage_class:
+            spec["storageClassName"] = ctx.storage_class
+        out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta(ctx, v.name, w), "spec": spec})
+    return out
+
+
+def manifests(ctx: KubeContext, w: Workload, peers: dict[str, Workload]) -> list[dict[str, Any]]:
+    """Every object for ``w``, in apply order."""
+    out = [*secret_manifests(ctx, w), *claim_manifests(ctx, w), workload_manifest(ctx, w)]
+    for m in (service_manifest(ctx, w), hpa_manifest(ctx, w), pdb_manifest(ctx, w), network_policy_manifest(ctx, w, peers)):
+        if m:
+            out.append(m)
+    return out
+
+
+# ---------------------------------------------------------------- resource creation
+
+
+def _resource_class(api_version: str, kind: str):
+    import pulumi_kubernetes as k8s
+
+    table = {
+        ("v1", "Namespace"): k8s.core.v1.Namespace,
+        ("v1", "Secret"): k8s.core.v1.Secret,
+        ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
+        ("v1", "Service"): k8s.core.v1.Service,
+        ("v1", "PersistentVolumeClaim"): k8s.core.v1.PersistentVolumeClaim,
+        ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+        ("apps/v1", "StatefulSet"): k8s.apps.v1.StatefulSet,
+        ("batch/v1", "CronJob"): k8s.batch.v1.CronJob,
+        ("batch/v1", "Job"): k8s.batch.v1.Job,
+        ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
+        ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
+        ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+        ("networking.k8s.io/v1", "Ingress"): k8s.networking.v1.Ingress,
+    }
+    return table[(api_version, kind)]
+
+
+_STATEFUL_KINDS = {"PersistentVolumeClaim", "StatefulSet", "Namespace"}
+
+
+class KubernetesTarget:
+    """Creates Kubernetes objects for workloads in one namespace."""
+
+    def __init__(self, ctx: KubeContext, context: Optional[str], protect: bool, parent: pulumi.Resource):
+        self.ctx = ctx
+        self.protect = protect
+        self.provider = None
+        self.workloads: dict[str, Workload] = {}
+        if context:
+            import pulumi_kubernetes as k8s
+
+            self.provider = k8s.Provider("k8s", context=context, opts=pulumi.ResourceOptions(parent=parent))
+        ns, *policies = namespace_manifests(ctx)
+        self.namespace = self.create(ns, "namespace", parent, [], stateful=True)
+        for p in policies:
+            self.create(p, p["metadata"]["name"], parent, [self.namespace])
+
+    def register(self, workloads: list[Workload]) -> None:
+        """Workloads known up front, so network policies can name their peers."""
+        for w in workloads:
+            self.workloads[w.name] = w
+
+    def create(
+        self,
+        manifest: dict[str, Any],
+        name: str,
+        parent: pulumi.Resource,
+        depends_on: list[pulumi.Resource],
+        stateful: bool = False,
+    ) -> pulumi.CustomResource:
+        cls = _resource_class(manifest["apiVersion"], manifest["kind"])
+        kwargs = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+        if "stringData" in kwargs:
+            kwargs["string_data"] = pulumi.Output.secret(kwargs.pop("stringData"))
+        keep = self.protect and stateful
+        ignore = ["spec.volumeClaimTemplates"] if manifest["kind"] == "StatefulSet" else []
+        opts = pulumi.ResourceOptions(
+            parent=parent,
+            provider=self.provider,
+            depends_on=depends_on,
+            protect=keep,
+            retain_on_delete=keep,
+            ignore_changes=ignore or None,
+        )
+        return cls(name, opts=opts, **kwargs)
+
+    def deploy(self, w: Workload, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        self.workloads.setdefault(w.name, w)
+        created: list[pulumi.Resource] = []
+        deps = [self.namespace, *depends_on]
+        for m in manifests(self.ctx, w, self.workloads):
+            kind = m["kind"]
+            res_name = f"{w.name}-{_KIND_SUFFIX[kind]}" if kind in _KIND_SUFFIX else m["metadata"]["name"]
+            stateful = kind in _STATEFUL_KINDS and (w.stateful_data or kind == "PersistentVolumeClaim")
+            res = self.create(m, res_name, parent, deps + [c for c in created if _is_config(c)], stateful=stateful)
+            created.append(res)
+        return created
+
+    def create_ingress(self, manifest: dict[str, Any], parent: pulumi.Resource, depends_on: list[pulumi.Resource]):
+        return self.create(manifest, manifest["metadata"]["name"] + "-ingress", parent, [self.namespace, *depends_on])
+
+
+_KIND_SUFFIX = {
+    "Deployment": "deployment",
+    "StatefulSet": "statefulset",
+    "CronJob": "cronjob",
+    "Job": "job",
+    "Service": "service",
+    "HorizontalPodAutoscaler": "hpa",
+    "PodDisruptionBudget": "pdb",
+    "NetworkPolicy": "netpol",
+}
+
+
+def _is_config(res: pulumi.Resource) -> bool:
+    import pulumi_kubernetes as k8s
+
+    return isinstance(res, (k8s.core.v1.Secret, k8s.core.v1.ConfigMap, k8s.core.v1.PersistentVolumeClaim))
