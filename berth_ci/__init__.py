@@ -1,0 +1,1 @@
+"""CI helpers for Berth (PR preview comments and friends). Stdlib + PyYAML only."""
