@@ -77,6 +77,7 @@ def test_preview_job_runs_preview_with_policy_pack_and_event_log():
     script = run_scripts(job)
     command = " ".join(script.replace("\\\n", " ").split())
     assert "pulumi preview" in command
+    assert "pip install -r requirements.txt -r policies/requirements.txt" in command
     # absolute path ($GITHUB_WORKSPACE/policies) because --cwd moves into examples/<name>
     assert re.search(r'--policy-pack "?[^\s"]*/policies"?(?:\s|$)', command)
     assert re.search(r"--event-log \S+", command)
