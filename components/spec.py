@@ -294,6 +294,10 @@ class ProxySpec(_Model):
     http_port: int = Field(80, ge=1, le=65535)
     https_port: int = Field(443, ge=1, le=65535)
     bind_address: str = Field("0.0.0.0", description="Host address the proxy publishes on (Docker).")
+    resolver: Optional[str] = Field(
+        "127.0.0.11",
+        description="DNS server nginx re-resolves upstreams with (Docker's embedded DNS); null resolves once at start.",
+    )
     ingress_class: str = "nginx"
     health_path: str = "/health"
     resources: Resources = Resources(cpu="100m", memory="64Mi", cpu_limit="500m", memory_limit="256Mi")
@@ -329,7 +333,10 @@ class BackupSpec(_Model):
     storage: str = "20Gi"
     s3: Optional[S3Spec] = None
     pre_deploy: bool = Field(False, description="Take a dump before each deploy (a one-shot job).")
-    image: Optional[str] = None
+    restore_from: Optional[str] = Field(
+        None, description="Run a one-shot restore of this dump (path under the backup volume, or 'latest')."
+    )
+    image: Optional[str] = Field(None, description="Image with pg_dump/mongodump (+ supercronic on Docker).")
 
 
 class MonitoringSpec(_Model):
@@ -475,6 +482,11 @@ def _check_references(spec: StackSpec, problems: list[str]) -> None:
                         f"{bkey}.s3.{field}: secret {ref!r} is missing; set it with "
                         f"`pulumi config set --secret --path '{NAMESPACE}:secrets.{ref}' <value>`"
                     )
+        if (spec.target == Target.DOCKER and not b.image and db in spec.databases
+                and spec.databases[db].engine == DatabaseEngine.MONGODB):
+            problems.append(
+                f"{bkey}.image: on Docker, MongoDB backups need an image with mongodump and supercronic; set it"
+            )
         names = [t.name for t in b.tiers]
         for n in sorted({n for n in names if names.count(n) > 1}):
             problems.append(f"{bkey}.tiers: tier name {n!r} is used twice; make names unique")

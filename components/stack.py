@@ -59,6 +59,34 @@ def service_order(spec: StackSpec) -> list[str]:
     return order
 
 
+def revision(spec: StackSpec) -> str:
+    """A short hash of what the apps run: the pre-deploy backup job is renewed when it changes."""
+    import hashlib
+    import json
+
+    blob = json.dumps({n: s.model_dump(mode="json") for n, s in sorted(spec.services.items())}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+def extra_workload_names(spec: StackSpec) -> dict[str, list[str]]:
+    """Workloads of BackupJob and Monitoring per thing they connect to."""
+    names: dict[str, list[str]] = {}
+    for db, b in spec.backups.items():
+        lst = names.setdefault(db, [])
+        if spec.target == Target.KUBERNETES:
+            lst += [f"{db}-backup-{t.name}" for t in b.tiers]
+        else:
+            lst.append(f"{db}-backup")
+        if b.pre_deploy:
+            lst.append(f"{db}-predeploy-backup-{revision(spec)}")
+        if b.restore_from:
+            lst.append(f"{db}-restore")
+    if spec.monitoring and spec.monitoring.enabled:
+        for store in [*spec.databases, *spec.caches]:
+            names.setdefault(store, []).append(f"{store}-exporter")
+    return names
+
+
 def consumers(spec: StackSpec) -> dict[str, set[str]]:
     """Who connects to whom: drives NetworkPolicies (ingress allowed only from these)."""
     allow: dict[str, set[str]] = {n: set() for n in [*spec.databases, *spec.caches, *spec.services]}
@@ -73,17 +101,43 @@ def consumers(spec: StackSpec) -> dict[str, set[str]]:
     for db, d in spec.databases.items():
         if d.replica:
             allow[db].add(f"{db}-replica")
+    for store, names in extra_workload_names(spec).items():
+        allow.setdefault(store, set()).update(names)
+    edge = "proxy" if spec.target == Target.DOCKER else "ingress-controller"
+    if spec.proxy:
+        for r in spec.proxy.routes:
+            allow[r.service].add(edge)
+    if spec.monitoring and spec.monitoring.enabled:
+        for n, s in spec.services.items():
+            if s.metrics:
+                allow[n].add("prometheus")
     return allow
+
+
+def planned_workloads(spec: StackSpec) -> list:
+    """Workload names known before creation (NetworkPolicy peers select by name)."""
+    from .ir import Role, Workload
+
+    names = [*spec.databases, *[f"{d}-replica" for d, s in spec.databases.items() if s.replica], *spec.caches,
+             *spec.services, *[n for lst in extra_workload_names(spec).values() for n in lst]]
+    if spec.proxy and spec.target == Target.DOCKER:
+        names.append("proxy")
+    if spec.monitoring and spec.monitoring.enabled:
+        names += ["prometheus", "grafana"]
+    return [Workload(name=n, role=Role.APP, image="-") for n in names]
 
 
 def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
     """Create every component of the stack; returns the stack outputs."""
+    from .backup import BackupJob
+    from .monitoring import MetricsApp, Monitoring, Watched
+    from .proxy import Backend, Proxy
+    from .renderers.backup import max_interval_seconds
+    from .renderers.nginx import ProxyRoute
+
     platform = Platform(prefix, spec)
     target = platform.target
     allow = consumers(spec)
-    extra_allow = stack_extras_allow(spec)
-    for k, v in extra_allow.items():
-        allow.setdefault(k, set()).update(v)
     if spec.target == Target.KUBERNETES:
         target.register(planned_workloads(spec))
 
@@ -91,19 +145,28 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
     caches = {n: Cache(n, c, target, sorted(allow.get(n, ()))) for n, c in sorted(spec.caches.items())}
     connections: dict[str, Connection] = {}
     for n, db in dbs.items():
-        connections[n] = Connection(
-            spec.databases[n].engine.value, db.connection_url, getattr(db, "replica_url", None)
-        )
+        connections[n] = Connection(spec.databases[n].engine.value, db.connection_url, getattr(db, "replica_url", None))
     for n, c in caches.items():
         connections[n] = Connection("redis", c.url)
+
+    # Backups first: with pre_deploy, apps roll out only after the dump succeeded.
+    backups: dict[str, BackupJob] = {}
+    predeploy: list[pulumi.Resource] = []
+    for db, b in sorted(spec.backups.items()):
+        s3 = None
+        if b.s3:
+            s3 = (pulumi.Output.secret(spec.secrets[b.s3.access_key_secret]),
+                  pulumi.Output.secret(spec.secrets[b.s3.secret_key_secret]))
+        backups[db] = BackupJob(db, spec.databases[db], b, dbs[db].password, target, dbs[db].ready, revision(spec), s3)
+        predeploy += backups[db].predeploy
 
     services: dict[str, AppService] = {}
     for n in service_order(spec):
         s = spec.services[n]
         used = s.uses if isinstance(s.uses, list) else list(s.uses)
-        deps: list[pulumi.Resource] = []
+        deps: list[pulumi.Resource] = list(predeploy)
         for u in used:
-            deps += (dbs[u].ready if u in dbs else caches[u].ready)
+            deps += dbs[u].ready if u in dbs else caches[u].ready
         for d in s.depends_on:
             deps += services[d].ready if d in services else (dbs[d].ready if d in dbs else caches[d].ready)
         services[n] = AppService(n, s, target, connections, spec.secrets, deps, sorted(allow.get(n, ())))
@@ -114,23 +177,37 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
         "caches": {n: {"host": c.host, "url": c.url} for n, c in caches.items()},
         "services": {n: getattr(s, "url", s.host) for n, s in services.items()},
     }
-    from .extras import build_extras
+    for n, d in dbs.items():
+        if spec.databases[n].replica:
+            outputs["databases"][n]["replica_url"] = d.replica_url
 
-    outputs.update(build_extras(spec, prefix, target, dbs, caches, services))
+    mon = spec.monitoring if spec.monitoring and spec.monitoring.enabled else None
+    grafana_route = None
+    if mon and mon.grafana and mon.grafana_path and spec.proxy:
+        grafana_route = ProxyRoute(mon.grafana_path, "grafana")
+    monitoring = None
+    if mon:
+        apps = [MetricsApp(n, s.metrics.port or s.port, s.metrics.path) for n, s in sorted(spec.services.items()) if s.metrics]
+        watched = [Watched(n, d.engine.value, dbs[n].connection_url if d.engine.value != "postgres" else dbs[n].connection_url)
+                   for n, d in sorted(spec.databases.items())]
+        watched += [Watched(n, "redis", caches[n].password) for n in sorted(caches)]
+        backup_ages = [(db, max(max_interval_seconds(t.schedule) for t in b.tiers) + 3600) for db, b in spec.backups.items()]
+        edge = "proxy" if spec.target == Target.DOCKER else "ingress-controller"
+        port = "" if not spec.proxy or spec.proxy.https_port == 443 else f":{spec.proxy.https_port}"
+        url = f"https://{spec.domain}{port}{mon.grafana_path}" if grafana_route else None
+        deps = {**{n: d.ready for n, d in dbs.items()}, **{n: c.ready for n, c in caches.items()}}
+        monitoring = Monitoring("monitoring", mon, prefix, target, apps, watched, deps, backup_ages, url,
+                                (edge,) if grafana_route else ())
+        outputs["grafana_admin_password"] = pulumi.Output.secret(monitoring.grafana_password)
+
+    if spec.proxy:
+        backends = {n: Backend(n, s.port, s.autoscale.min if s.autoscale else s.replicas)
+                    for n, s in spec.services.items() if s.port}
+        extra = []
+        if grafana_route:
+            backends["grafana"] = Backend("grafana", 3000)
+            extra.append(grafana_route)
+        ready = [r for s in services.values() for r in s.ready] + (monitoring.ready if monitoring else [])
+        proxy = Proxy("proxy", spec.proxy, spec.domain, target, backends, ready, extra)
+        outputs["url"] = proxy.url
     return outputs
-
-
-def stack_extras_allow(spec: StackSpec) -> dict[str, set[str]]:
-    from .extras import extras_allow
-
-    return extras_allow(spec)
-
-
-def planned_workloads(spec: StackSpec) -> list:
-    """Workload names and labels known before creation (for NetworkPolicy peers)."""
-    from .extras import planned_names
-    from .ir import Role, Workload
-
-    names = [*spec.databases, *[f"{d}-replica" for d, s in spec.databases.items() if s.replica], *spec.caches,
-             *spec.services, *planned_names(spec)]
-    return [Workload(name=n, role=Role.APP, image="-") for n in names]

@@ -151,11 +151,14 @@ def check_capabilities(w: Workload) -> None:
 class DockerTarget:
     """Creates Docker resources for workloads on one Docker host."""
 
+    name = "docker"
+
     def __init__(self, prefix: str, host: Optional[str], protect: bool, parent: pulumi.Resource):
         self.prefix = prefix
         self.protect = protect
         self._parent = parent
         self._images: dict[str, Any] = {}
+        self._volumes: dict[str, Any] = {}  # shared volumes are created once
         opts = pulumi.ResourceOptions(parent=parent)
         self.provider = None
         if host:
@@ -199,7 +202,24 @@ class DockerTarget:
             self._images[ref] = RemoteImage(
                 f"image-{safe}", name=ref, keep_locally=True, opts=self._opts(self._parent)
             )
-        return self._images[ref].image_id
+        img = self._images[ref]
+        return img.image_id if isinstance(img, RemoteImage) else img.image_name
+
+    def build_image(self, name: str, context: str, args: dict[str, str], parent: pulumi.Resource) -> str:
+        """Build an image from a Dockerfile shipped in this repo (kept on the host, never pushed)."""
+        from pulumi_docker import Image
+
+        tag = "-".join(f"{v}" for _, v in sorted(args.items())) or "latest-build"
+        ref = f"{self.prefix}-{name}:{tag}"
+        if ref not in self._images:
+            self._images[ref] = Image(
+                f"build-{name}",
+                image_name=ref,
+                build={"context": context, "dockerfile": f"{context}/Dockerfile", "args": args, "platform": "linux/amd64"},
+                skip_push=True,
+                opts=self._opts(self._parent),
+            )
+        return ref
 
     def deploy(self, w: Workload, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
         """Create the volumes and containers of ``w``; returns what dependents should wait for."""
@@ -208,9 +228,12 @@ class DockerTarget:
         check_capabilities(w)
         volumes = []
         for v in w.volumes:
+            if v.name in self._volumes:
+                volumes.append(self._volumes[v.name])
+                continue
             # Data volumes outlive containers: protected and retained in prod.
             stateful = w.stateful_data or v.shared
-            volumes.append(
+            self._volumes[v.name] = (
                 Volume(
                     f"{w.name}-{v.name}" if not v.name.startswith(w.name) else v.name,
                     name=volume_name(self.ctx, v.name),
@@ -218,6 +241,7 @@ class DockerTarget:
                     opts=self._opts(parent, protect=self.protect and stateful, retain_on_delete=self.protect and stateful),
                 )
             )
+            volumes.append(self._volumes[v.name])
         image = self.image(w.image, parent)
         containers = []
         n = replica_count(w)

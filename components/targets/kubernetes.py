@@ -431,11 +431,14 @@ _STATEFUL_KINDS = {"PersistentVolumeClaim", "StatefulSet", "Namespace"}
 class KubernetesTarget:
     """Creates Kubernetes objects for workloads in one namespace."""
 
+    name = "kubernetes"
+
     def __init__(self, ctx: KubeContext, context: Optional[str], protect: bool, parent: pulumi.Resource):
         self.ctx = ctx
         self.protect = protect
         self.provider = None
         self.workloads: dict[str, Workload] = {}
+        self._claims: dict[str, pulumi.Resource] = {}  # shared PVCs are created once
         if context:
             import pulumi_kubernetes as k8s
 
@@ -480,9 +483,14 @@ class KubernetesTarget:
         deps = [self.namespace, *depends_on]
         for m in manifests(self.ctx, w, self.workloads):
             kind = m["kind"]
+            if kind == "PersistentVolumeClaim" and m["metadata"]["name"] in self._claims:
+                created.append(self._claims[m["metadata"]["name"]])
+                continue
             res_name = f"{w.name}-{_KIND_SUFFIX[kind]}" if kind in _KIND_SUFFIX else m["metadata"]["name"]
             stateful = kind in _STATEFUL_KINDS and (w.stateful_data or kind == "PersistentVolumeClaim")
             res = self.create(m, res_name, parent, deps + [c for c in created if _is_config(c)], stateful=stateful)
+            if kind == "PersistentVolumeClaim":
+                self._claims[m["metadata"]["name"]] = res
             created.append(res)
         return created
 

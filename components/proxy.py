@@ -1,0 +1,172 @@
+"""Proxy component: the stack's edge. nginx on Docker (the only published container), an Ingress on
+Kubernetes (cert-manager TLS, ssl-redirect, rate-limit annotations). Same routes on both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Sequence
+
+import pulumi
+
+from .ir import File, Kind, Port, Probe, Publish, Role, Workload
+from .renderers.nginx import CERT_PATH, HTTP_PORT, HTTPS_PORT, KEY_PATH, ProxyRoute, Upstream, render_nginx_conf
+from .spec import ProxySpec, TlsMode
+
+NGINX_UID = 101  # the nginx-unprivileged image's user
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A routable service: its DNS name, port and replica count."""
+
+    host: str
+    port: int
+    replicas: int = 1
+
+
+def proxy_routes(spec: ProxySpec, extra: Sequence[ProxyRoute] = ()) -> list[ProxyRoute]:
+    routes = [
+        ProxyRoute(r.path, r.service, r.rate_limit.rate if r.rate_limit else None,
+                   r.rate_limit.burst if r.rate_limit else 0, r.access_log, r.cache_static)
+        for r in spec.routes
+    ]
+    return routes + list(extra)
+
+
+def nginx_conf(spec: ProxySpec, domain: str, backends: Mapping[str, Backend], extra: Sequence[ProxyRoute] = ()) -> str:
+    routes = proxy_routes(spec, extra)
+    used = sorted({r.upstream for r in routes})
+    upstreams = [Upstream(u, backends[u].host, backends[u].port, backends[u].replicas) for u in used]
+    return render_nginx_conf(domain, upstreams, routes, resolver=spec.resolver, health_path=spec.health_path)
+
+
+def proxy_workload(
+    spec: ProxySpec, domain: str, backends: Mapping[str, Backend], cert_pem: pulumi.Input[str],
+    key_pem: pulumi.Input[str], extra: Sequence[ProxyRoute] = (),
+) -> Workload:
+    """The nginx container (pure). Publishes 80/443 on the host onto unprivileged 8080/8443."""
+    return Workload(
+        name="proxy",
+        role=Role.PROXY,
+        image=spec.image,
+        kind=Kind.SERVICE,
+        command=("nginx", "-g", "daemon off;"),
+        ports=(Port("http", HTTP_PORT), Port("https", HTTPS_PORT)),
+        publish=(
+            Publish(spec.http_port, HTTP_PORT, spec.bind_address),
+            Publish(spec.https_port, HTTPS_PORT, spec.bind_address),
+        ),
+        files=(
+            File("nginx-conf", "/etc/nginx/nginx.conf", nginx_conf(spec, domain, backends, extra)),
+            File("tls-cert", CERT_PATH, cert_pem),
+            File("tls-key", KEY_PATH, key_pem, secret=True),
+        ),
+        tmpfs=("/tmp",),
+        health=Probe(path=spec.health_path, port=HTTP_PORT, interval=10, timeout=3, retries=3, start_period=5),
+        resources=spec.resources,
+        user=NGINX_UID,
+        group=NGINX_UID,
+        egress=True,
+    )
+
+
+def ingress_manifests(
+    namespace: str, stack: str, spec: ProxySpec, domain: str, backends: Mapping[str, Backend],
+    extra: Sequence[ProxyRoute] = (),
+) -> list[dict[str, Any]]:
+    """One Ingress per distinct rate limit (ingress-nginx limits are per Ingress), same host + TLS."""
+    groups: dict[tuple[Optional[int], int], list[ProxyRoute]] = {}
+    for r in proxy_routes(spec, extra):
+        groups.setdefault((r.rate, r.burst), []).append(r)
+    out = []
+    for (rate, burst), routes in sorted(groups.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1])):
+        name = "web" if rate is None else f"web-rl-{rate}-{burst}"
+        annotations = {
+            "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+            "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+            "nginx.ingress.kubernetes.io/proxy-body-size": "10m",
+            "nginx.ingress.kubernetes.io/configuration-snippet": (
+                'more_set_headers "X-Frame-Options: DENY";\n'
+                'more_set_headers "X-Content-Type-Options: nosniff";\n'
+                'more_set_headers "Referrer-Policy: strict-origin-when-cross-origin";\n'
+            ),
+        }
+        if spec.tls.mode == TlsMode.ACME:
+            annotations["cert-manager.io/cluster-issuer"] = spec.tls.cluster_issuer
+        if rate:
+            annotations["nginx.ingress.kubernetes.io/limit-rps"] = str(rate)
+            # ingress-nginx expresses bursts as a multiplier of the rate.
+            annotations["nginx.ingress.kubernetes.io/limit-burst-multiplier"] = str(max(1, -(-burst // rate)))
+        paths = [
+            {
+                "path": r.path,
+                "pathType": "Prefix",
+                "backend": {"service": {"name": backends[r.upstream].host, "port": {"number": backends[r.upstream].port}}},
+            }
+            for r in sorted(routes, key=lambda r: (-len(r.path), r.path))
+        ]
+        out.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": {"app.kubernetes.io/part-of": stack, "app.kubernetes.io/managed-by": "berth",
+                               "app.kubernetes.io/component": "proxy"},
+                    "annotations": annotations,
+                },
+                "spec": {
+                    "ingressClassName": spec.ingress_class,
+                    "tls": [{"hosts": [domain], "secretName": "tls-" + domain.replace(".", "-")}],
+                    "rules": [{"host": domain, "http": {"paths": paths}}],
+                },
+            }
+        )
+    return out
+
+
+class Proxy(pulumi.ComponentResource):
+    """The edge: nginx with generated config and TLS (Docker) or Ingresses (Kubernetes).
+    Output: ``url``."""
+
+    def __init__(self, name: str, spec: ProxySpec, domain: str, target, backends: Mapping[str, Backend],
+                 depends_on: Sequence[pulumi.Resource] = (), extra_routes: Sequence[ProxyRoute] = (),
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("berth:index:Proxy", name, None, opts)
+        if target.name == "kubernetes":
+            for m in ingress_manifests(target.ctx.namespace, target.ctx.stack, spec, domain, backends, extra_routes):
+                target.create(m, f"{m['metadata']['name']}-ingress", self, [target.namespace, *depends_on])
+        else:
+            cert, key = self._tls(spec, domain)
+            w = proxy_workload(spec, domain, backends, cert, key, extra_routes)
+            target.deploy(w, parent=self, depends_on=list(depends_on))
+        port = "" if spec.https_port == 443 else f":{spec.https_port}"
+        self.url = pulumi.Output.from_input(f"https://{domain}{port}/")
+        self.register_outputs({"url": self.url})
+
+    def _tls(self, spec: ProxySpec, domain: str) -> tuple[pulumi.Input[str], pulumi.Input[str]]:
+        if spec.tls.mode == TlsMode.FILES:
+            from .spec import ConfigError
+
+            try:
+                with open(spec.tls.cert_file) as c, open(spec.tls.key_file) as k:  # type: ignore[arg-type]
+                    return c.read(), pulumi.Output.secret(k.read())
+            except OSError as exc:
+                raise ConfigError([f"berth:proxy.tls: cannot read {exc.filename}: {exc.strerror}; fix the path"]) from None
+        import pulumi_tls as tls
+
+        child = pulumi.ResourceOptions(parent=self)
+        key = tls.PrivateKey("proxy-tls-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
+        cert = tls.SelfSignedCert(
+            "proxy-tls-cert",
+            private_key_pem=key.private_key_pem,
+            subject={"common_name": domain, "organization": "Berth self-signed"},
+            dns_names=[domain, "localhost"],
+            ip_addresses=["127.0.0.1"],
+            validity_period_hours=24 * 365,
+            early_renewal_hours=24 * 30,
+            allowed_uses=["key_encipherment", "digital_signature", "server_auth"],
+            opts=child,
+        )
+        return cert.cert_pem, key.private_key_pem
