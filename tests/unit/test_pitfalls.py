@@ -1,0 +1,200 @@
+"""The provider pitfalls of shared/PROVIDER-PITFALLS.md, checked on the pure mappings and on every
+recorded resource of both stacks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from components.ir import Probe
+from components.targets.docker import REPLACE_ON_CHANGES, docker_cpus, go_duration, healthcheck, wait_timeout
+
+from .support import CONTAINER, DEPLOYMENT, HPA, K8S_NAMESPACE, K8S_SERVICE, k8s_objects, rec
+
+
+@pytest.mark.parametrize(
+    "quantity,expected",
+    [("1", "1.0"), ("2", "2.0"), ("0.5", "0.5"), ("500m", "0.5"), ("1000m", "1.0"), ("1500m", "1.5"),
+     ("100m", "0.1"), ("1.5", "1.5"), ("4", "4.0")],
+)
+def test_docker_cpus_canonical(quantity, expected):
+    assert docker_cpus(quantity) == expected
+
+
+@pytest.mark.parametrize(
+    "seconds,expected",
+    [(0, "0s"), (5, "5s"), (30, "30s"), (59, "59s"), (60, "1m0s"), (90, "1m30s"), (600, "10m0s"),
+     (3599, "59m59s"), (3600, "1h0m0s"), (3661, "1h1m1s")],
+)
+def test_go_duration(seconds, expected):
+    assert go_duration(seconds) == expected
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [Probe(command=("CMD", "true")), Probe(path="/health", port=8000, interval=90, timeout=10, retries=3, start_period=120),
+     Probe(command=("pg_isready",), interval=1, timeout=1, retries=100, start_period=0)],
+)
+def test_healthcheck_is_complete_and_waits_long_enough(probe):
+    hc = healthcheck(probe)
+    assert set(hc) == {"tests", "interval", "timeout", "start_period", "retries"}
+    assert hc["tests"][0] in ("CMD", "CMD-SHELL")
+    assert wait_timeout(probe) >= probe.start_period + probe.retries * probe.interval
+
+
+@pytest.fixture(scope="module")
+def docker_rec(recorded):
+    return recorded("dev")
+
+
+@pytest.fixture(scope="module")
+def k8s_rec(recorded):
+    return recorded("prod")
+
+
+def _seconds(go: str) -> int:
+    total, num = 0, ""
+    for ch in go:
+        if ch.isdigit():
+            num += ch
+        else:
+            total += int(num) * {"h": 3600, "m": 60, "s": 1}[ch]
+            num = ""
+    return total
+
+
+def test_containers_follow_docker_pitfalls(docker_rec):
+    containers = docker_rec.by_type(CONTAINER)
+    assert len(containers) >= 6
+    for c in containers:
+        i = c.inputs
+        # "1.0", "0.5", "0.25": a decimal point, no trailing zeros beyond the first decimal.
+        assert re.fullmatch(r"\d+\.(0|\d*[1-9])", i["cpus"]), (c.name, i["cpus"])
+        assert i["memorySwap"] == i["memory"], c.name
+        assert {"healthcheck", "tmpfs"} <= set(c.replace_on_changes), c.name
+        assert i["removeVolumes"] is False and i["rm"] is False, c.name
+        if "healthcheck" in i:
+            hc = i["healthcheck"]
+            for field in ("interval", "timeout", "startPeriod"):
+                assert go_duration(_seconds(hc[field])) == hc[field], (c.name, field, hc[field])
+            if i.get("wait"):
+                assert i["waitTimeout"] >= _seconds(hc["startPeriod"]) + hc["retries"] * _seconds(hc["interval"]), c.name
+        else:
+            assert not i.get("wait"), f"{c.name}: wait without a healthcheck fails the apply"
+        role = {x["label"]: x["value"] for x in i["labels"]}.get("berth.role")
+        if role in ("database", "cache"):
+            assert i["destroyGraceSeconds"] >= 30, c.name
+        for h in i.get("hosts", []):
+            assert ":" not in h["ip"], c.name  # no IPv6 in hosts
+
+
+def test_replace_on_changes_constant():
+    assert {"healthcheck", "tmpfs", "init", "cpuPeriod", "cpuQuota"} <= set(REPLACE_ON_CHANGES)
+
+
+def test_no_replicas_on_deployments_scaled_by_an_hpa(k8s_rec):
+    scaled = {h.inputs["spec"]["scaleTargetRef"]["name"] for h in k8s_rec.by_type(HPA)}
+    assert "api" in scaled
+    for d in k8s_rec.by_type(DEPLOYMENT):
+        if d.inputs["metadata"]["name"] in scaled:
+            assert "replicas" not in d.inputs["spec"] or "spec.replicas" in d.ignore_changes, d.name
+
+
+def test_hpa_on_docker_config_also_has_no_replicas():
+    r = rec("kubernetes", services={"web": {"image": "a/web:1.0", "port": 80, "autoscale": {"min": 2, "max": 4}, "replicas": 3}})
+    assert "replicas" not in r.find(DEPLOYMENT, "web-deployment").inputs["spec"]
+    assert r.find(HPA, "web-hpa").inputs["spec"]["minReplicas"] == 2
+
+
+STABLE_SELECTOR_KEYS = {"app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/component"}
+
+
+def _selectors(r):
+    spec = r.inputs.get("spec", {})
+    if r.type == K8S_SERVICE:
+        yield spec.get("selector") or {}
+    elif isinstance(spec.get("selector"), dict):
+        yield spec["selector"].get("matchLabels") or {}
+    if isinstance(spec.get("podSelector"), dict):
+        yield spec["podSelector"].get("matchLabels") or {}
+
+
+def test_selectors_are_stable(k8s_rec):
+    """Selectors hold only stable identity labels (never version, image or chart labels)."""
+    checked = 0
+    for r in k8s_objects(k8s_rec):
+        for sel in _selectors(r):
+            if not sel:
+                continue
+            checked += 1
+            assert set(sel) <= STABLE_SELECTOR_KEYS, (r.name, sel)
+            assert all(":" not in v and "@" not in v for v in sel.values()), (r.name, sel)
+        template_labels = r.inputs.get("spec", {}).get("template", {}).get("metadata", {}).get("labels")
+        sel = (r.inputs.get("spec", {}).get("selector") or {}).get("matchLabels")
+        if template_labels is not None and sel:  # Jobs have no selector of their own
+            assert sel.items() <= template_labels.items(), r.name
+    assert checked >= 15
+
+
+def test_selector_unchanged_when_the_image_changes():
+    def selectors(image):
+        r = rec("kubernetes", services={"web": {"image": image, "port": 80}})
+        return r.find(DEPLOYMENT, "web-deployment").inputs["spec"]["selector"]
+
+    assert selectors("acme/web:1.0") == selectors("acme/web:2.0")
+
+
+def test_every_namespaced_object_has_a_namespace(k8s_rec):
+    for r in k8s_objects(k8s_rec):
+        if r.type == K8S_NAMESPACE:
+            continue
+        assert r.inputs["metadata"].get("namespace") == "easyflow", r.name
+        assert "generateName" not in r.inputs["metadata"], r.name
+
+
+def test_services_explicitly_named_and_cluster_internal(k8s_rec):
+    services = k8s_rec.by_type(K8S_SERVICE)
+    assert services
+    for s in services:
+        assert s.inputs["metadata"].get("name"), s.name
+        assert s.inputs["spec"].get("type", "ClusterIP") != "LoadBalancer", s.name
+    for r in k8s_objects(k8s_rec):
+        assert r.inputs["metadata"].get("name"), f"{r.type}::{r.name} is auto-named"
+
+
+def test_no_job_has_a_ttl(k8s_rec):
+    for r in k8s_objects(k8s_rec):
+        if r.type.endswith(":Job"):
+            assert "ttlSecondsAfterFinished" not in r.inputs["spec"], r.name
+        if r.type.endswith(":CronJob"):
+            assert "ttlSecondsAfterFinished" not in r.inputs["spec"]["jobTemplate"]["spec"], r.name
+
+
+def test_statefulset_force_new_fields_are_set_at_creation(k8s_rec):
+    for r in k8s_rec.by_type("kubernetes:apps/v1:StatefulSet"):
+        spec = r.inputs["spec"]
+        for field in ("serviceName", "podManagementPolicy", "revisionHistoryLimit", "selector"):
+            assert field in spec, (r.name, field)
+
+
+def test_secrets_have_an_explicit_type(k8s_rec):
+    for r in k8s_rec.by_type("kubernetes:core/v1:Secret"):
+        assert r.inputs.get("type") == "Opaque", r.name
+
+
+def test_resource_urns_are_unique():
+    """Two services whose image references differ only in '/' vs '-' must not produce the same RemoteImage."""
+    r = rec("docker", services={"a": {"image": "acme/api:1.0"}, "b": {"image": "acme-api:1.0"}})
+    urns = [x.urn for x in r.resources]
+    assert len(urns) == len(set(urns)), sorted(u for u in urns if urns.count(u) > 1)
+
+
+def test_generated_secret_names_do_not_collide():
+    """``api`` with SECRET_KEY and ``api-secret`` with KEY both derive the RandomPassword name api-secret-key."""
+    r = rec("docker", services={
+        "api": {"image": "acme/api:1.0", "secret_env": {"SECRET_KEY": {"generate": True}}},
+        "api-secret": {"image": "acme/api:1.0", "secret_env": {"KEY": {"generate": True}}},
+    })
+    urns = [x.urn for x in r.resources]
+    assert len(urns) == len(set(urns)), sorted(u for u in urns if urns.count(u) > 1)
