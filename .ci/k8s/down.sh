@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Stop the test cluster started by .ci/k8s/up.sh and remove its state, so that up.sh can start
+# a fresh one. Processes are stopped by the PIDs up.sh recorded; pods' containers are removed
+# through the API (so the kubelet tears their network down) and then, for anything left, with ctr.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+S=$BERTH_K8S_STATE
+T0=$(date +%s.%N)
+if [ ! -d "$S" ]; then log "nothing to stop: $S does not exist"; exit 0; fi
+KUBECTL="$K8S_BIN/kubectl --kubeconfig=$S/kubeconfig --request-timeout=10s"
+CD=$S/containerd
+CTR="ctr --address $CD/containerd.sock -n k8s.io"
+
+pid_of() { [ -f "$S/pids/$1.pid" ] && cat "$S/pids/$1.pid"; }
+alive() { local p; p=$(pid_of "$1") && kill -0 "$p" 2>/dev/null; }
+stop() { # NAME: SIGTERM the process (and its session), wait up to 15 s, then SIGKILL
+  local name=$1 p i
+  p=$(pid_of "$name") || return 0
+  if kill -0 "$p" 2>/dev/null; then
+    kill -TERM "$p" 2>/dev/null
+    for i in $(seq 1 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$p" 2>/dev/null; then log "$name ($p) did not stop: SIGKILL"; kill -KILL "$p" 2>/dev/null; sleep 0.5; fi
+  fi
+  rm -f "$S/pids/$name.pid"
+}
+
+# 1. No new pods: stop the controllers and the scheduler, then delete every pod so the kubelet
+#    stops them cleanly (CNI teardown included).
+stop kube-controller-manager
+stop kube-scheduler
+if alive kube-apiserver && alive kubelet && alive containerd; then
+  $KUBECTL delete pods --all --all-namespaces --grace-period=1 --wait=false >/dev/null 2>&1
+  for i in $(seq 1 40); do
+    n=$($CTR tasks ls -q 2>/dev/null | wc -l)
+    [ "$n" -eq 0 ] && break
+    sleep 0.5
+  done
+fi
+# 2. The node agents.
+stop kubelet
+stop kube-proxy
+stop coredns
+# 3. Whatever containers are left: kill and delete through containerd, then stop containerd.
+if alive containerd; then
+  for t in $($CTR tasks ls -q 2>/dev/null); do $CTR tasks kill -s SIGKILL "$t" >/dev/null 2>&1; done
+  sleep 1
+  for t in $($CTR tasks ls -q 2>/dev/null); do $CTR tasks delete -f "$t" >/dev/null 2>&1; done
+  for c in $($CTR containers ls -q 2>/dev/null); do $CTR containers delete "$c" >/dev/null 2>&1; done
+fi
+stop containerd
+# Shims of this containerd (their command line names its socket under $S) outlive it when it is
+# killed; stop those specific PIDs.
+for d in /proc/[0-9]*; do
+  if tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -q -- "containerd-shim.* -address $CD/containerd.sock"; then
+    kill -KILL "${d#/proc/}" 2>/dev/null && log "killed leftover shim ${d#/proc/}"
+  fi
+done
+# 4. The control plane.
+stop kube-apiserver
+stop etcd
+
+# 5. Network: kube-proxy's and kubelet's iptables rules, the pod bridge.
+if [ -x "$K8S_BIN/kube-proxy" ]; then
+  "$K8S_BIN/kube-proxy" --cleanup --proxy-mode=iptables >"$S/logs/kube-proxy-cleanup.log" 2>&1 || true
+fi
+# Only KUBE-* chains: CNI-* chains may belong to Podman's networks and are left alone.
+for ipt in iptables ip6tables; do
+  command -v $ipt >/dev/null || continue
+  for tbl in filter nat mangle; do
+    # Rules in built-in chains that jump to KUBE-* chains, then the KUBE-* chains themselves.
+    $ipt -t "$tbl" -S 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) .*-j KUBE-' |
+      while read -r _ rest; do eval "$ipt -t $tbl -D $rest" 2>/dev/null; done
+    chains=$($ipt -t "$tbl" -S 2>/dev/null | awk '/^-N KUBE-/{print $2}')
+    for c in $chains; do $ipt -t "$tbl" -F "$c" 2>/dev/null; done
+    for c in $chains; do $ipt -t "$tbl" -X "$c" 2>/dev/null; done
+  done
+done
+ip link del "$CNI_BRIDGE" 2>/dev/null
+for v in $(ip -o link show type veth 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//'); do
+  [ "$(cat /sys/class/net/$v/master/uevent 2>/dev/null | sed -n 's/^INTERFACE=//p')" = "$CNI_BRIDGE" ] && ip link del "$v"
+done
+
+# 6. Kernel settings back to what they were before up.sh.
+if [ -f "$S/sysctl.saved" ]; then
+  while IFS== read -r k v; do sysctl -qw "$k=$v" 2>/dev/null; done < "$S/sysctl.saved"
+fi
+
+# 7. Mounts under the state dir (kubelet volumes, containerd rootfs and netns), then the state dir.
+for m in $(awk -v s="$S/" 'index($2, s) == 1 {print $2}' /proc/self/mounts | sort -r); do
+  umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "could not unmount $m"
+done
+# Empty pod cgroups the kubelet made (cgroup v1, cgroupfs driver).
+for c in /sys/fs/cgroup/*/kubepods; do
+  [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null
+done
+rm -rf "$S" || { log "could not remove all of $S"; exit 1; }
+log "cluster stopped and $S removed in $(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$T0")s"

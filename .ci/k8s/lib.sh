@@ -1,0 +1,26 @@
+# Shared settings for the Berth test cluster scripts (.ci/k8s/*.sh). Sourced, not run.
+K8S_VERSION=v1.31.0
+STAGING_VERSION=v0.31.0
+COREDNS_VERSION=v1.11.3
+PAUSE_TAG=3.10
+PAUSE_IMAGE=localhost/pause:${PAUSE_TAG}
+BUSYBOX_IMAGE=localhost/berth-busybox:1
+BERTH_CACHE=${BERTH_CACHE:-/var/cache/berth}
+K8S_CACHE=${BERTH_CACHE}/k8s/${K8S_VERSION}
+K8S_BIN=${K8S_CACHE}/bin
+K8S_IMAGES=${K8S_CACHE}/images
+BERTH_K8S_STATE=${BERTH_K8S_STATE:-/tmp/berth-k8s}
+K8S_BINARIES="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl"
+
+# Network layout (all on this machine; nothing is routed anywhere else).
+POD_CIDR=10.244.0.0/24          # the node's pod CIDR (controller-manager allocates it from CLUSTER_CIDR)
+CLUSTER_CIDR=10.244.0.0/16
+SERVICE_CIDR=10.96.0.0/16
+CNI_BRIDGE=berth-cni0
+BRIDGE_IP=10.244.0.1            # gateway of the pod network; CoreDNS binds here
+ETCD_PORT=23790
+ETCD_PEER_PORT=23800
+APISERVER_PORT=16443
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
