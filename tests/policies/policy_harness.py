@@ -120,6 +120,9 @@ def run_pack(
     pack_config = pack_config or {}
     items = [r.to_json() if hasattr(r, "to_json") else r for r in recorded]
     violations: list[Violation] = []
+    # Props are read-only to the rules: convert each resource once, share across policies.
+    props = {r["urn"]: _props(r.get("inputs", {}), preview) for r in items}
+    stack = stack_resources(items, preview)
     for policy in all_policies():
         cfg = dict(pack_config.get(policy.name, {}))
         level = _level(policy, cfg)
@@ -134,12 +137,12 @@ def run_pack(
             for r in items:
                 if not r.get("custom", True):
                     continue  # the engine analyzes custom resources one by one, components only in the stack
-                args = resource_args(r["type"], r.get("inputs", {}), urn=r["urn"], name=r["name"],
-                                     protect=bool(r.get("protect")), parent=r.get("parent"), config=cfg, preview=preview)
+                args = ResourceValidationArgs(r["type"], props[r["urn"]], r["urn"], r["name"],
+                                              _opts(bool(r.get("protect")), r.get("parent") or None), None, cfg)
                 policy.validate(args, lambda m, u=None, _r=r, _p=policy, _l=level: violations.append(
                     Violation(_p.name, _l, m, _r["urn"])))
         elif isinstance(policy, StackValidationPolicy):
-            policy.validate(StackValidationArgs(stack_resources(items, preview), cfg), report)
+            policy.validate(StackValidationArgs(stack, cfg), report)
     return violations
 
 
