@@ -200,7 +200,10 @@ def test_web_on_docker(apps_docker):
     assert env["LOG_LEVEL"] == "info"
     assert env["DATABASE_URL"] == f"postgresql://db:{DB_PW}@db:5432/db"
     assert env["REDIS_URL"].startswith("redis://:<<berth:password:cache-password>>@cache:6379")
-    assert env["SESSION_KEY"] == placeholder("password", "web-session-key")
+    # A generated secret: a RandomPassword owned by the service, passed by its (placeholder) result.
+    web = r.find("berth:index:AppService", "web")
+    owned = [p.name for p in r.by_type(PASSWORD) if p.parent == web.urn]
+    assert len(owned) == 1 and env["SESSION_KEY"] == placeholder("password", owned[0])
     assert "8000" in c.inputs["healthcheck"]["tests"][1] and "/health" in c.inputs["healthcheck"]["tests"][1]
     # It waits for what it uses.
     assert r.find(CONTAINER, "db").urn in c.depends_on and r.find(CONTAINER, "cache").urn in c.depends_on
