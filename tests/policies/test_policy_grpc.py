@@ -1,0 +1,197 @@
+"""The policy pack spoken to over its real gRPC protocol, started the way the Pulumi CLI starts it.
+
+The CLI (sdk/go/common/resource/plugin/analyzer_plugin.go, NewPolicyAnalyzer) runs the
+``pulumi-analyzer-policy-python`` shim with the args ``<engine address> .`` and the policy pack
+directory as working directory; the shim runs ``python3 -u -m pulumi.policy <engine address> .``
+(``-virtualenv=`` only if PulumiPolicy.yaml sets one). The environment carries PULUMI_CONFIG (the
+stack config as JSON), PULUMI_PROJECT, PULUMI_STACK, PULUMI_DRY_RUN (and PULUMI_ORGANIZATION).
+``pulumi.policy`` runs ``__main__.py`` with runpy; ``PolicyPack(...)`` serves the
+``pulumirpc.Analyzer`` service on 127.0.0.1:<free port>, writes ``<port>\\n`` to stdout and blocks.
+The engine address must be given; the Python SDK does not dial it (logging goes to stderr when no
+engine is configured), but a fake Engine service listens there anyway and records any Log calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+from concurrent import futures
+
+import grpc
+import pytest
+from google.protobuf import empty_pb2, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+from berth.record import record
+from rules import all_policies
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PACK = ROOT / "policies"
+PLACEHOLDER = re.compile(r"<<berth:[a-z-]+:[^<>]+>>")
+
+
+class FakeEngine(engine_pb2_grpc.EngineServicer):
+    def __init__(self):
+        self.logs = []
+
+    def Log(self, request, context):
+        self.logs.append((request.severity, request.message))
+        return empty_pb2.Empty()
+
+
+@pytest.fixture(scope="module")
+def engine():
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    fake = FakeEngine()
+    engine_pb2_grpc.add_EngineServicer_to_server(fake, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield fake, f"127.0.0.1:{port}"
+    server.stop(0)
+
+
+@pytest.fixture(scope="module")
+def analyzer(engine):
+    _fake, address = engine
+    env = {**os.environ, "PULUMI_PROJECT": "berth", "PULUMI_STACK": "prod", "PULUMI_DRY_RUN": "true",
+           "PULUMI_CONFIG": json.dumps({"berth:environment": "prod", "berth:target": "kubernetes"})}
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", address, "."], cwd=PACK, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = proc.stdout.readline().decode().strip()
+    if not line.isdigit():
+        proc.kill()
+        raise AssertionError(f"policy pack did not print its port: {line!r}\n{proc.stderr.read().decode()}")
+    channel = grpc.insecure_channel(f"127.0.0.1:{line}")
+    grpc.channel_ready_future(channel).result(timeout=20)
+    yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    channel.close()
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def struct(props, preview=True):
+    text = json.dumps(props)
+    if preview:  # a generated secret is unknown in preview: the whole string built from it is unknown
+        text = json.dumps(_collapse(json.loads(PLACEHOLDER.sub(UNKNOWN_STRING_VALUE, text))))
+    s = struct_pb2.Struct()
+    s.update(json.loads(text))
+    return s
+
+
+def _collapse(v):
+    if isinstance(v, str):
+        return UNKNOWN_STRING_VALUE if UNKNOWN_STRING_VALUE in v else v
+    if isinstance(v, dict):
+        return {k: _collapse(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_collapse(x) for x in v]
+    return v
+
+
+def container(**over):
+    props = {"name": "berth-prod-api", "image": "ghcr.io/easy-flow/api:1.4.0", "user": "10001:10001",
+             "restart": "unless-stopped", "memory": 512, "capabilities": {"drops": ["ALL"]},
+             "labels": [{"label": "berth.role", "value": "app"}, {"label": "berth.workload", "value": "api"}]}
+    props.update(over)
+    return props
+
+
+def analyze(stub, props, name="api"):
+    urn = f"urn:pulumi:prod::berth::berth:index:AppService$docker:index/container:Container::{name}"
+    return stub.Analyze(analyzer_pb2.AnalyzeRequest(
+        type="docker:index/container:Container", urn=urn, name=name, properties=struct(props),
+        options=analyzer_pb2.AnalyzerResourceOptions()))
+
+
+def stack_request(resources):
+    return analyzer_pb2.AnalyzeStackRequest(resources=[
+        analyzer_pb2.AnalyzerResource(
+            type=r["type"], urn=r["urn"], name=r["name"], properties=struct(r["inputs"]),
+            options=analyzer_pb2.AnalyzerResourceOptions(protect=r["protect"], parent=r["parent"]),
+            parent=r["parent"], dependencies=r["dependsOn"])
+        for r in resources])
+
+
+def test_get_analyzer_info_lists_every_rule(analyzer):
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
+    assert info.name == "berth-security" and info.supportsConfig
+    assert sorted(p.name for p in info.policies) == sorted(p.name for p in all_policies())
+    levels = {p.name: p.enforcementLevel for p in info.policies}
+    assert levels["docker-container-no-privileged"] == analyzer_pb2.MANDATORY
+    assert levels["k8s-workload-read-only-root-filesystem"] == analyzer_pb2.ADVISORY
+    by_name = {p.name: p for p in info.policies}
+    assert "allowedHostPorts" in by_name["docker-container-host-ports-proxy-only"].configSchema.properties
+    assert all(p.remediation_steps for p in info.policies)
+
+
+def test_analyze_reports_a_violating_resource(analyzer):
+    response = analyze(analyzer, container(privileged=True, networkMode="host", image="nginx:latest"))
+    by_policy = {d.policyName: d for d in response.diagnostics}
+    assert set(by_policy) == {"docker-container-no-privileged", "docker-container-no-host-namespaces",
+                              "docker-image-no-latest-tag"}
+    d = by_policy["docker-container-no-privileged"]
+    assert d.enforcementLevel == analyzer_pb2.MANDATORY
+    assert d.policyPackName == "berth-security"
+    assert d.message.startswith("Docker containers must not run in privileged mode.\n")
+    assert "container 'api' sets privileged=true" in d.message and "Fix: remove `privileged`" in d.message
+
+
+def test_analyze_accepts_a_compliant_resource(analyzer):
+    assert list(analyze(analyzer, container()).diagnostics) == []
+
+
+def test_analyze_skips_unknown_secret_env_in_preview(analyzer):
+    props = container(envs=["LOG_LEVEL=info", "DATABASE_URL=postgresql://u:<<berth:password:db>>@db/app"])
+    props["labels"].append({"label": "berth.secret-envs", "value": "DATABASE_URL"})
+    assert list(analyze(analyzer, props).diagnostics) == []
+
+
+def test_analyze_stack_recorded_prod_has_no_mandatory_violation(analyzer):
+    response = analyzer.AnalyzeStack(stack_request([r.to_json() for r in record("prod").resources]))
+    mandatory = [d for d in response.diagnostics if d.enforcementLevel == analyzer_pb2.MANDATORY]
+    assert mandatory == [], [d.message for d in mandatory]
+
+
+def test_analyze_stack_blocks_an_insecure_prod_variant(analyzer):
+    resources = [r.to_json() for r in record("prod").resources]
+    for r in resources:
+        if r["name"] == "db-service":
+            r["inputs"]["spec"]["type"] = "LoadBalancer"
+        if r["name"] == "db-statefulset":
+            r["protect"] = False
+    response = analyzer.AnalyzeStack(stack_request(resources))
+    blocked = {d.policyName for d in response.diagnostics if d.enforcementLevel == analyzer_pb2.MANDATORY}
+    assert {"k8s-service-no-public-datastore", "stack-database-storage-protected"} <= blocked
+    urns = {d.urn for d in response.diagnostics if d.policyName == "k8s-service-no-public-datastore"}
+    assert any(u.endswith("::db-service") for u in urns)
+
+
+def test_configure_changes_config_and_enforcement(analyzer):
+    """What `--policy-pack-config` becomes on the wire: ConfigureAnalyzerRequest."""
+    proxy = container(ports=[{"internal": 9000, "external": 8081, "ip": "127.0.0.1"}])
+    proxy["labels"][0]["value"] = "proxy"
+    assert [d.policyName for d in analyze(analyzer, proxy).diagnostics] == ["docker-container-host-ports-proxy-only"]
+    props = struct_pb2.Struct()
+    props.update({"allowedHostPorts": [80, 443, 8081]})
+    analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+        "docker-container-host-ports-proxy-only": analyzer_pb2.PolicyConfig(
+            enforcementLevel=analyzer_pb2.MANDATORY, properties=props),
+        "docker-container-no-privileged": analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.ADVISORY),
+    }))
+    try:
+        assert list(analyze(analyzer, proxy).diagnostics) == []
+        diags = analyze(analyzer, container(privileged=True)).diagnostics
+        assert [(d.policyName, d.enforcementLevel) for d in diags] == [
+            ("docker-container-no-privileged", analyzer_pb2.ADVISORY)]
+    finally:
+        analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={}))
+
+
+def test_the_pack_did_not_need_the_engine(engine):
+    fake, _ = engine
+    assert [m for sev, m in fake.logs if "error" in m.lower()] == []
