@@ -14,16 +14,28 @@ import pulumi
 from .ir import Kind, Port, Probe, Role, Scaling, SecretValue, Workload
 from .spec import GeneratedSecret, ServiceSpec
 
-DEFAULT_URL_VAR = {"postgres": "DATABASE_URL", "mongodb": "MONGODB_URI", "redis": "REDIS_URL"}
+DEFAULT_URL_VAR = {"postgres": "DATABASE_URL", "mongodb": "MONGODB_URI", "redis": "REDIS_URL",
+                   "rabbitmq": "AMQP_URL", "neo4j": "NEO4J_URI"}
 
 
 @dataclass(frozen=True)
 class Connection:
     """What a service needs to reach one database or cache."""
 
-    kind: str  # postgres | mongodb | redis
+    kind: str  # postgres | mongodb | redis | rabbitmq | neo4j
     url: pulumi.Input[str]
     replica_url: Optional[pulumi.Input[str]] = None
+    #: More variables next to the URL, as (suffix, value): Neo4j drivers take the credentials apart
+    #: from the URI, so ``NEO4J_URI`` comes with ``NEO4J_USER`` and ``NEO4J_PASSWORD``.
+    extra: tuple[tuple[str, pulumi.Input[str]], ...] = ()
+
+
+def extra_var(var: str, suffix: str) -> str:
+    """``NEO4J_URI`` + ``PASSWORD`` → ``NEO4J_PASSWORD`` (the URL variable's prefix, then the suffix)."""
+    for end in ("_URI", "_URL"):
+        if var.endswith(end):
+            return f"{var[: -len(end)]}_{suffix}"
+    return f"{var}_{suffix}"
 
 
 def replica_var(var: str) -> str:
@@ -40,6 +52,8 @@ def connection_env(spec: ServiceSpec, connections: Mapping[str, Connection]) -> 
         out[var] = (store, conn.url)
         if conn.replica_url is not None:
             out[replica_var(var)] = (store, conn.replica_url)
+        for suffix, value in conn.extra:
+            out[extra_var(var, suffix)] = (store, value)
     return out
 
 

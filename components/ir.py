@@ -35,6 +35,8 @@ class Role(str, Enum):
     BACKUP = "backup"
     MONITORING = "monitoring"
     EXPORTER = "exporter"
+    BROKER = "broker"
+    LOGGING = "logging"
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,60 @@ class CacheSpec(_Model):
     resources: Resources = Resources(cpu="100m", memory="128Mi", cpu_limit="500m", memory_limit="512Mi")
 
 
+class BrokerSpec(_Model):
+    """A RabbitMQ message broker: generated password, persistent volume, management UI (internal only).
+
+    Services that list it in ``uses`` get ``AMQP_URL`` (secret). Defaults: RabbitMQ 3.13 with the
+    management plugin, user and vhost named after the config key, 2Gi volume.
+    """
+
+    engine: Literal["rabbitmq"] = "rabbitmq"
+    version: str = Field("3.13", description="RabbitMQ version; the image is rabbitmq:<version>-management.")
+    image: Optional[str] = Field(None, description="Image override (keep rabbitmq-diagnostics for the health check).")
+    user: Optional[str] = Field(None, description="Default user; defaults to the config key.")
+    vhost: Optional[str] = Field(None, description="Default virtual host; defaults to the config key.")
+    storage: str = Field("2Gi", description="Volume size for /var/lib/rabbitmq (queues, Erlang cookie).")
+    resources: Resources = Resources(cpu="100m", memory="256Mi", cpu_limit="1", memory_limit="512Mi")
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, v: str) -> str:
+        if not _MEM_RE.match(v):
+            raise ValueError("must be a size such as 2Gi or 512Mi")
+        return v
+
+
+class GraphDatabaseSpec(_Model):
+    """A Neo4j graph database (community edition): generated password, persistent volume, internal only.
+
+    Services that list it in ``uses`` get ``NEO4J_URI`` (``bolt://<name>:7687``), ``NEO4J_USER`` and
+    ``NEO4J_PASSWORD`` (secrets); with the mapping form ``{graph: GRAPH_URI}`` the names become
+    ``GRAPH_URI`` / ``GRAPH_USER`` / ``GRAPH_PASSWORD``. Defaults: Neo4j 4.4, 10Gi volume, 512m heap.
+    """
+
+    engine: Literal["neo4j"] = "neo4j"
+    version: str = Field("4.4", description="Neo4j version; the image is neo4j:<version>.")
+    image: Optional[str] = Field(None, description="Image override.")
+    storage: str = Field("10Gi", description="Volume size for /data.")
+    heap: str = Field("512m", description="JVM heap (dbms.memory.heap.max_size), e.g. 512m or 2g.")
+    page_cache: str = Field("256m", description="Page cache (dbms.memory.pagecache.size), e.g. 256m or 1g.")
+    resources: Resources = Resources(cpu="250m", memory="1Gi", cpu_limit="1", memory_limit="1536Mi")
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, v: str) -> str:
+        if not _MEM_RE.match(v):
+            raise ValueError("must be a size such as 10Gi or 512Mi")
+        return v
+
+    @field_validator("heap", "page_cache")
+    @classmethod
+    def _jvm_size(cls, v: str) -> str:
+        if not re.match(r"^\d+[mg]$", v):
+            raise ValueError("must be a JVM size such as 512m or 2g")
+        return v
+
+
 class ServiceSpec(_Model):
     """An application container: web app (with ``port``), worker, scheduler or bot (without)."""
 
@@ -352,7 +406,41 @@ class MonitoringSpec(_Model):
     storage: str = "10Gi"
 
 
+class LoggingSpec(_Model):
+    """Central logs (ELK): Elasticsearch (single node, security on, generated ``elastic`` password),
+    Logstash receiving JSON lines on TCP 5000 and Beats on 5044, and Kibana. Internal only; Kibana is
+    reachable through the Proxy when ``kibana_path`` is set. Every service gets ``LOGSTASH_HOST`` and
+    ``LOGSTASH_PORT`` to ship its logs to (an app-level log transport: a host-level collector would
+    need the host mounts the policy pack forbids)."""
+
+    enabled: bool = True
+    elasticsearch_image: str = Field("docker.elastic.co/elasticsearch/elasticsearch:7.17.24",
+                                     description="Elasticsearch image (7.x, where Kibana may log in as elastic).")
+    logstash_image: str = Field("docker.elastic.co/logstash/logstash:7.17.24", description="Logstash image.")
+    kibana_image: str = Field("docker.elastic.co/kibana/kibana:7.17.24", description="Kibana image.")
+    kibana: bool = Field(True, description="Run Kibana (default on).")
+    kibana_path: Optional[str] = Field("/kibana", description="Route Kibana through the proxy here (no trailing slash).")
+    heap: str = Field("512m", description="Elasticsearch JVM heap (-Xms/-Xmx), e.g. 512m or 1g.")
+    storage: str = Field("10Gi", description="Elasticsearch volume size.")
+    resources: Resources = Resources(cpu="250m", memory="1Gi", cpu_limit="1", memory_limit="2Gi")
+
+    @field_validator("kibana_path")
+    @classmethod
+    def _path(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and (not v.startswith("/") or len(v) < 2 or v.endswith("/")):
+            raise ValueError("must start with / and not end with / (e.g. /kibana)")
+        return v
+
+    @field_validator("heap")
+    @classmethod
+    def _heap(cls, v: str) -> str:
+        if not re.match(r"^\d+[mg]$", v):
+            raise ValueError("must be a JVM size such as 512m or 1g")
+        return v
+
+
 class DockerSpec(_Model):
+
     host: Optional[str] = Field(None, description="Docker host, e.g. ssh://deploy@host; default local engine.")
 
 
@@ -374,10 +462,13 @@ class StackSpec(_Model):
     kubernetes: KubernetesSpec = KubernetesSpec()
     databases: dict[str, DatabaseSpec] = Field(default_factory=dict)
     caches: dict[str, CacheSpec] = Field(default_factory=dict)
+    brokers: dict[str, BrokerSpec] = Field(default_factory=dict, description="Message brokers (RabbitMQ).")
+    graphs: dict[str, GraphDatabaseSpec] = Field(default_factory=dict, description="Graph databases (Neo4j).")
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
     proxy: Optional[ProxySpec] = None
     backups: dict[str, BackupSpec] = Field(default_factory=dict)
     monitoring: Optional[MonitoringSpec] = None
+    logging: Optional[LoggingSpec] = Field(None, description="Central logs (Elasticsearch, Logstash, Kibana).")
     secrets: dict[str, str] = Field(default_factory=dict, description="Secret values (pulumi config set --secret).")
 
     @property
@@ -390,7 +481,7 @@ class StackSpec(_Model):
 
 def _check_names(spec: StackSpec, problems: list[str]) -> None:
     seen: dict[str, str] = {}
-    for section in ("databases", "caches", "services"):
+    for section in ("databases", "caches", "brokers", "graphs", "services"):
         for name in getattr(spec, section):
             key = f"{NAMESPACE}:{section}.{name}"
             if not _NAME_RE.match(name):
@@ -405,6 +496,8 @@ def _check_names(spec: StackSpec, problems: list[str]) -> None:
 
 def _check_references(spec: StackSpec, problems: list[str]) -> None:
     stores = {**{n: d.engine.value for n, d in spec.databases.items()}, **{n: "redis" for n in spec.caches}}
+    stores.update({n: "rabbitmq" for n in spec.brokers})
+    stores.update({n: "neo4j" for n in spec.graphs})
     for sname, svc in spec.services.items():
         key = f"{NAMESPACE}:services.{sname}"
         used = list(svc.uses) if isinstance(svc.uses, list) else list(svc.uses.keys())
@@ -412,8 +505,8 @@ def _check_references(spec: StackSpec, problems: list[str]) -> None:
             if u not in stores:
                 known = ", ".join(sorted(stores)) or "none defined"
                 problems.append(
-                    f"{key}.uses: {u!r} is not a database or cache (known: {known}); "
-                    f"add it under {NAMESPACE}:databases / {NAMESPACE}:caches or fix the name"
+                    f"{key}.uses: {u!r} is not a database, cache, broker or graph database (known: {known}); "
+                    f"add it under {NAMESPACE}:databases / caches / brokers / graphs or fix the name"
                 )
         if isinstance(svc.uses, list):
             kinds: dict[str, list[str]] = {}

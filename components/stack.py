@@ -89,7 +89,9 @@ def extra_workload_names(spec: StackSpec) -> dict[str, list[str]]:
 
 def consumers(spec: StackSpec) -> dict[str, set[str]]:
     """Who connects to whom: drives NetworkPolicies (ingress allowed only from these)."""
-    allow: dict[str, set[str]] = {n: set() for n in [*spec.databases, *spec.caches, *spec.services]}
+    allow: dict[str, set[str]] = {
+        n: set() for n in [*spec.databases, *spec.caches, *spec.brokers, *spec.graphs, *spec.services]
+    }
     for sname, svc in spec.services.items():
         used = svc.uses if isinstance(svc.uses, list) else list(svc.uses)
         for store in used:
@@ -111,7 +113,13 @@ def consumers(spec: StackSpec) -> dict[str, set[str]]:
         for n, s in spec.services.items():
             if s.metrics:
                 allow[n].add("prometheus")
+    if logging_enabled(spec) and spec.logging.kibana and spec.logging.kibana_path and spec.proxy:
+        allow["kibana"] = {edge}
     return allow
+
+
+def logging_enabled(spec: StackSpec) -> bool:
+    return bool(spec.logging and spec.logging.enabled)
 
 
 def planned_workloads(spec: StackSpec) -> list:
@@ -124,12 +132,18 @@ def planned_workloads(spec: StackSpec) -> list:
         names.append("proxy")
     if spec.monitoring and spec.monitoring.enabled:
         names += ["prometheus", "grafana"]
+    names += [*spec.brokers, *spec.graphs]
+    if logging_enabled(spec):
+        names += ["elasticsearch", "logstash", *(["kibana"] if spec.logging.kibana else [])]
     return [Workload(name=n, role=Role.APP, image="-") for n in names]
 
 
 def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
     """Create every component of the stack; returns the stack outputs."""
     from .backup import BackupJob
+    from .broker import Broker
+    from .graph import GraphDatabase
+    from .logs import KIBANA_PORT, Logging, shipping_env
     from .monitoring import MetricsApp, Monitoring, Watched
     from .proxy import Backend, Proxy
     from .renderers.backup import max_interval_seconds
@@ -148,6 +162,27 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
         connections[n] = Connection(spec.databases[n].engine.value, db.connection_url, getattr(db, "replica_url", None))
     for n, c in caches.items():
         connections[n] = Connection("redis", c.url)
+    brokers = {n: Broker(n, b, target, sorted(allow.get(n, ()))) for n, b in sorted(spec.brokers.items())}
+    for n, b in brokers.items():
+        connections[n] = Connection("rabbitmq", b.url)
+    graphs = {n: GraphDatabase(n, g, target, sorted(allow.get(n, ()))) for n, g in sorted(spec.graphs.items())}
+    for n, g in graphs.items():
+        connections[n] = Connection("neo4j", g.uri, extra=(("USER", g.user), ("PASSWORD", pulumi.Output.secret(g.password))))
+    stores: dict[str, list[pulumi.Resource]] = {
+        **{n: d.ready for n, d in dbs.items()}, **{n: c.ready for n, c in caches.items()},
+        **{n: b.ready for n, b in brokers.items()}, **{n: g.ready for n, g in graphs.items()},
+    }
+
+    logging = None
+    if logging_enabled(spec):
+        lg = spec.logging
+        kibana_url = None
+        if lg.kibana and lg.kibana_path and spec.proxy:
+            port = "" if spec.proxy.https_port == 443 else f":{spec.proxy.https_port}"
+            kibana_url = f"https://{spec.domain}{port}{lg.kibana_path}"
+        edge = "proxy" if spec.target == Target.DOCKER else "ingress-controller"
+        logging = Logging("logging", lg, prefix, target, sorted(spec.services), kibana_url,
+                          (edge,) if kibana_url else ())
 
     # Backups first: with pre_deploy, apps roll out only after the dump succeeded.
     backups: dict[str, BackupJob] = {}
@@ -166,15 +201,20 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
         used = s.uses if isinstance(s.uses, list) else list(s.uses)
         deps: list[pulumi.Resource] = list(predeploy)
         for u in used:
-            deps += dbs[u].ready if u in dbs else caches[u].ready
+            deps += stores[u]
         for d in s.depends_on:
-            deps += services[d].ready if d in services else (dbs[d].ready if d in dbs else caches[d].ready)
+            deps += services[d].ready if d in services else stores[d]
+        if logging:
+            # Where to ship logs; the service's own env wins. No dependency: log transports retry.
+            s = s.model_copy(update={"env": {**shipping_env(), **s.env}})
         services[n] = AppService(n, s, target, connections, spec.secrets, deps, sorted(allow.get(n, ())))
 
     outputs: dict[str, Any] = {
         "target": spec.target.value,
         "databases": {n: {"host": d.host, "port": d.port, "url": d.connection_url} for n, d in dbs.items()},
         "caches": {n: {"host": c.host, "url": c.url} for n, c in caches.items()},
+        **({"brokers": {n: {"host": b.host, "url": b.url} for n, b in brokers.items()}} if brokers else {}),
+        **({"graphs": {n: {"host": g.host, "uri": g.uri} for n, g in graphs.items()}} if graphs else {}),
         "services": {n: getattr(s, "url", s.host) for n, s in services.items()},
     }
     for n, d in dbs.items():
@@ -207,7 +247,11 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
         if grafana_route:
             backends["grafana"] = Backend("grafana", 3000)
             extra.append(grafana_route)
+        if logging and logging.kibana_ready and spec.logging.kibana_path:
+            backends["kibana"] = Backend("kibana", KIBANA_PORT)
+            extra.append(ProxyRoute(spec.logging.kibana_path, "kibana"))
         ready = [r for s in services.values() for r in s.ready] + (monitoring.ready if monitoring else [])
+        ready += logging.kibana_ready if logging else []
         proxy = Proxy("proxy", spec.proxy, spec.domain, target, backends, ready, extra)
         outputs["url"] = proxy.url
     return outputs
