@@ -311,16 +311,23 @@ start kube-proxy "$K8S_BIN/kube-proxy" --kubeconfig="$S/proxy.kubeconfig" --prox
   --conntrack-max-per-core=0 --conntrack-tcp-timeout-established=0 --conntrack-tcp-timeout-close-wait=0 \
   --healthz-bind-address=127.0.0.1:10256 --metrics-bind-address=127.0.0.1:10249 \
   --nodeport-addresses=127.0.0.0/8 --v=1
+# Cluster names from the API; every other name gets NXDOMAIN here: nothing is forwarded upstream.
 cat > "$S/Corefile" <<EOT
-.:53 {
+cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {
     bind ${BRIDGE_IP}
     errors
     kubernetes cluster.local in-addr.arpa ip6.arpa {
         kubeconfig $S/coredns.kubeconfig berth
         pods insecure
-        fallthrough in-addr.arpa ip6.arpa
     }
     cache 30
+}
+.:53 {
+    bind ${BRIDGE_IP}
+    errors
+    template ANY ANY {
+        rcode NXDOMAIN
+    }
 }
 EOT
 start coredns "$K8S_BIN/coredns" -conf "$S/Corefile"
@@ -347,7 +354,8 @@ spec:
   hostPath: {path: "$S/pv/$1", type: Directory}
 EOT
 }
-{ for i in $(seq -w 1 20); do pv "$i" 10Gi; done; for i in 21 22 23 24; do pv "$i" 100Gi; done; } | $KUBECTL apply -f - 2>&1 >/dev/null | grep -v "Recycle reclaim policy is deprecated" >&2 || true
+pvs=$(for i in $(seq -w 1 20); do pv "$i" 10Gi; done; for i in 21 22 23 24; do pv "$i" 100Gi; done)
+out=$(echo "$pvs" | $KUBECTL apply -f - 2>&1) || { echo "$out" >&2; die "creating PersistentVolumes failed"; }
 log "24 hostPath PersistentVolumes (20 x 10Gi, 4 x 100Gi, RWO, reclaim Recycle) under $S/pv"
 
 # --- DNS from inside a pod ------------------------------------------------------------------------
