@@ -589,6 +589,28 @@ def _check_references(spec: StackSpec, problems: list[str]) -> None:
                 f"{NAMESPACE}:monitoring.grafana_path: {spec.monitoring.grafana_path!r} is already a proxy route; "
                 "pick another path"
             )
+    _check_logging(spec, problems)
+
+
+def _check_logging(spec: StackSpec, problems: list[str]) -> None:
+    """The logging workloads take fixed names and, with a proxy, a path."""
+    if not (spec.logging and spec.logging.enabled):
+        return
+    taken = {"elasticsearch", "logstash", *(["kibana"] if spec.logging.kibana else [])}
+    for section in ("databases", "caches", "brokers", "graphs", "services"):
+        for name in sorted(set(getattr(spec, section)) & taken):
+            problems.append(
+                f"{NAMESPACE}:{section}.{name}: the name is taken by {NAMESPACE}:logging's {name}; rename it"
+            )
+    path = spec.logging.kibana_path
+    if spec.logging.kibana and path and spec.proxy:
+        used = [r.path.rstrip("/") or "/" for r in spec.proxy.routes]
+        if spec.monitoring and spec.monitoring.enabled and spec.monitoring.grafana and spec.monitoring.grafana_path:
+            used.append(spec.monitoring.grafana_path.rstrip("/"))
+        if path in used:
+            problems.append(
+                f"{NAMESPACE}:logging.kibana_path: {path!r} is already routed by the proxy; pick another path"
+            )
 
 
 # ---------------------------------------------------------------- loading

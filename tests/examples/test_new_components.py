@@ -1,0 +1,75 @@
+"""Pure tests of the components the seeds needed: Broker (RabbitMQ), GraphDatabase (Neo4j), Logging
+(ELK), their connections through ``uses`` and their config checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.app_service import Connection, connection_env
+from components.broker import broker_workloads
+from components.graph import graph_workloads
+from components.ir import Kind, Role
+from components.logs import logging_workloads, render_logstash_pipeline
+from components.spec import BrokerSpec, ConfigError, GraphDatabaseSpec, LoggingSpec, ServiceSpec, parse_spec
+
+
+def test_broker_is_stateful_internal_and_health_checked():
+    (w,) = broker_workloads("mq", BrokerSpec(), "pw", allow_from=["api"])
+    assert (w.role, w.kind, w.image) == (Role.BROKER, Kind.STATEFUL, "rabbitmq:3.13-management")
+    assert w.stateful_data and not w.publish and not w.egress and w.allow_from == ("api",)
+    assert w.volumes[0].path == "/var/lib/rabbitmq" and w.user == 999
+    assert "RABBITMQ_DEFAULT_PASS" in w.secret_env and "RABBITMQ_DEFAULT_PASS" not in w.env
+    assert w.health.command[:2] == ("CMD", "rabbitmq-diagnostics")
+
+
+def test_graph_database_keeps_the_password_secret():
+    (w,) = graph_workloads("graph", GraphDatabaseSpec(), "pw")
+    assert w.image == "neo4j:4.4" and {p.port for p in w.ports} == {7474, 7687}
+    assert "NEO4J_AUTH" in w.secret_env and w.env["NEO4J_dbms_memory_heap_max__size"] == "512m"
+    assert w.stateful_data and not w.publish
+
+
+def test_neo4j_connection_brings_user_and_password():
+    conn = {"graph": Connection("neo4j", "bolt://graph:7687", extra=(("USER", "neo4j"), ("PASSWORD", "pw")))}
+    env = connection_env(ServiceSpec(image="a:1", uses=["graph"]), conn)
+    assert {k: v for k, (_, v) in env.items()} == {"NEO4J_URI": "bolt://graph:7687", "NEO4J_USER": "neo4j",
+                                                    "NEO4J_PASSWORD": "pw"}
+    env = connection_env(ServiceSpec(image="a:1", uses={"graph": "GRAPH_URI"}), conn)
+    assert set(env) == {"GRAPH_URI", "GRAPH_USER", "GRAPH_PASSWORD"}
+
+
+def test_logging_workloads():
+    ws = {w.name: w for w in logging_workloads(LoggingSpec(), "s", "pw", shippers=["api"], kibana_from=["proxy"])}
+    assert set(ws) == {"elasticsearch", "logstash", "kibana"}
+    assert ws["elasticsearch"].stateful_data and ws["elasticsearch"].allow_from == ("kibana", "logstash")
+    assert ws["logstash"].allow_from == ("api",) and ws["kibana"].allow_from == ("proxy",)
+    assert ws["kibana"].env["SERVER_BASEPATH"] == "/kibana"
+    assert all(not w.publish and w.user == 1000 for w in ws.values())
+    assert set(logging_workloads(LoggingSpec(kibana=False), "s", "pw")[i].name for i in range(2)) == {
+        "elasticsearch", "logstash"}
+    conf = render_logstash_pipeline()
+    assert "${ELASTIC_PASSWORD}" in conf and "json_lines" in conf and "pw" not in conf
+
+
+BASE = {"target": "docker", "services": {"api": {"image": "a:1", "port": 8000}}}
+
+
+@pytest.mark.parametrize(("raw", "needle"), [
+    ({"brokers": {"mq": {"storage": "lots"}}}, "berth:brokers.mq.storage"),
+    ({"graphs": {"g": {"heap": "512"}}}, "berth:graphs.g.heap"),
+    ({"logging": {"kibana_path": "kibana/"}}, "berth:logging.kibana_path"),
+    ({"services": {"api": {"image": "a:1", "uses": ["nope"]}}}, "brokers / graphs"),
+    ({"logging": {}, "services": {"logstash": {"image": "a:1"}}}, "berth:services.logstash: the name is taken"),
+    ({"logging": {}, "proxy": {"routes": [{"path": "/kibana/", "service": "api"}]}}, "berth:logging.kibana_path"),
+    ({"brokers": {"mq": {}}, "caches": {"mq": {}}}, "berth:brokers.mq: name 'mq' is also used in berth:caches"),
+])
+def test_config_errors_name_the_key(raw, needle):
+    with pytest.raises(ConfigError) as exc:
+        parse_spec({**BASE, **raw})
+    assert needle in str(exc.value)
+
+
+def test_uses_accepts_brokers_and_graphs():
+    spec = parse_spec({**BASE, "brokers": {"mq": {}}, "graphs": {"g": {}},
+                       "services": {"api": {"image": "a:1", "uses": ["mq", "g"]}}})
+    assert spec.services["api"].uses == ["mq", "g"]
