@@ -19,10 +19,21 @@ export GOTOOLCHAIN=local
 export CGO_ENABLED=0
 mkdir -p "$K8S_BIN" "$K8S_IMAGES" "$GOCACHE"
 BUILD_FLAGS=(-p 2 -trimpath "-ldflags=-s -w")
+# The version the binaries report (kubectl version, node info), as Kubernetes' own build sets it.
+K8S_X=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  K8S_X="$K8S_X -X $pkg.gitVersion=${K8S_VERSION} -X $pkg.gitMajor=1 -X $pkg.gitMinor=31 -X $pkg.gitTreeState=clean"
+done
+K8S_BUILD_FLAGS=(-p 2 -trimpath "-ldflags=-s -w${K8S_X}")
+STAMP=$K8S_BIN/.kubernetes-build-flags
 
 # --- Kubernetes binaries from k8s.io/kubernetes through a wrapper module -------------------
 missing=()
-for b in $K8S_BINARIES; do [ -x "$K8S_BIN/$b" ] || missing+=("$b"); done
+if [ "$(cat "$STAMP" 2>/dev/null)" != "${K8S_BUILD_FLAGS[*]}" ]; then
+  missing=($K8S_BINARIES)   # built with other flags: rebuild (the Go build cache makes this a relink)
+else
+  for b in $K8S_BINARIES; do [ -x "$K8S_BIN/$b" ] || missing+=("$b"); done
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   log "building ${missing[*]} (k8s.io/kubernetes ${K8S_VERSION})"
   WRAP=${K8S_CACHE}/wrapper
@@ -60,7 +71,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   pkgs=()
   for b in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
   t0=$(date +%s)
-  (cd "$WRAP" && go build "${BUILD_FLAGS[@]}" -o "$K8S_BIN/" "${pkgs[@]}")
+  (cd "$WRAP" && go build "${K8S_BUILD_FLAGS[@]}" -o "$K8S_BIN/" "${pkgs[@]}")
+  echo "${K8S_BUILD_FLAGS[*]}" > "$STAMP"
   log "kubernetes binaries built in $(( $(date +%s) - t0 ))s"
 else
   log "kubernetes binaries cached in $K8S_BIN"

@@ -7,6 +7,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 S=$BERTH_K8S_STATE
 T0=$(date +%s.%N)
+lock_cluster
 if [ ! -d "$S" ]; then log "nothing to stop: $S does not exist"; exit 0; fi
 KUBECTL="$K8S_BIN/kubectl --kubeconfig=$S/kubeconfig --request-timeout=10s"
 CD=$S/containerd
@@ -14,28 +15,33 @@ CTR="ctr --address $CD/containerd.sock -n k8s.io"
 
 pid_of() { [ -f "$S/pids/$1.pid" ] && cat "$S/pids/$1.pid"; }
 alive() { local p; p=$(pid_of "$1") && kill -0 "$p" 2>/dev/null; }
-stop() { # NAME: SIGTERM the process (and its session), wait up to 15 s, then SIGKILL
-  local name=$1 p i
+stop() { # NAME: SIGTERM the process, wait up to 5 s, then SIGKILL
+  local name=$1 p i t
   p=$(pid_of "$name") || return 0
+  t=$(date +%s.%N)
   if kill -0 "$p" 2>/dev/null; then
     kill -TERM "$p" 2>/dev/null
-    for i in $(seq 1 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.5; done
+    for i in $(seq 1 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.25; done
     if kill -0 "$p" 2>/dev/null; then log "$name ($p) did not stop: SIGKILL"; kill -KILL "$p" 2>/dev/null; sleep 0.5; fi
   fi
   rm -f "$S/pids/$name.pid"
+  log "stopped $name ($p) in $(since "$t")s"
 }
+since() { python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$1"; }
 
 # 1. No new pods: stop the controllers and the scheduler, then delete every pod so the kubelet
 #    stops them cleanly (CNI teardown included).
 stop kube-controller-manager
 stop kube-scheduler
 if alive kube-apiserver && alive kubelet && alive containerd; then
+  t=$(date +%s.%N)
   $KUBECTL delete pods --all --all-namespaces --grace-period=1 --wait=false >/dev/null 2>&1
-  for i in $(seq 1 40); do
+  for i in $(seq 1 60); do
     n=$($CTR tasks ls -q 2>/dev/null | wc -l)
     [ "$n" -eq 0 ] && break
     sleep 0.5
   done
+  log "pods deleted through the API in $(since "$t")s ($n containers left)"
 fi
 # 2. The node agents.
 stop kubelet
@@ -52,13 +58,25 @@ stop containerd
 # Shims of this containerd (their command line names its socket under $S) outlive it when it is
 # killed; stop those specific PIDs.
 for d in /proc/[0-9]*; do
-  if tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -q -- "containerd-shim.* -address $CD/containerd.sock"; then
+  if tr '\0' ' ' 2>/dev/null < "$d/cmdline" | grep -q -- "containerd-shim.* -address $CD/containerd.sock"; then
     kill -KILL "${d#/proc/}" 2>/dev/null && log "killed leftover shim ${d#/proc/}"
   fi
 done
 # 4. The control plane.
 stop kube-apiserver
 stop etcd
+# Any other process of this cluster (for example one whose PID file was lost): a cluster component
+# whose command line names a path in the state dir.
+for d in /proc/[0-9]*; do
+  p=${d#/proc/}
+  [ "$p" = $$ ] && continue
+  exe=$(tr '\0' '\n' 2>/dev/null < "$d/cmdline" | head -1); exe=${exe##*/}
+  case "$exe" in etcd|kube-apiserver|kube-controller-manager|kube-scheduler|containerd|kubelet|kube-proxy|coredns) ;; *) continue ;; esac
+  if tr '\0' '\n' 2>/dev/null < "$d/cmdline" | grep -q "^\(--[a-z-]*=\)\?$S/"; then
+    log "stopping leftover cluster process $p: $(tr '\0' ' ' 2>/dev/null < "$d/cmdline" | cut -c1-100)"
+    kill -TERM "$p" 2>/dev/null; sleep 1; kill -KILL "$p" 2>/dev/null
+  fi
+done
 
 # 5. Network: kube-proxy's and kubelet's iptables rules, the pod bridge.
 if [ -x "$K8S_BIN/kube-proxy" ]; then
@@ -95,4 +113,4 @@ for c in /sys/fs/cgroup/*/kubepods; do
   [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null
 done
 rm -rf "$S" || { log "could not remove all of $S"; exit 1; }
-log "cluster stopped and $S removed in $(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$T0")s"
+log "cluster stopped and $S removed in $(since "$T0")s"

@@ -24,3 +24,16 @@ APISERVER_PORT=16443
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+
+# One up.sh/down.sh at a time per state dir (several engineers and CI share this machine). The lock
+# file sits beside the state dir, which down.sh deletes.
+lock_cluster() {
+  [ "${BERTH_K8S_LOCKED:-}" = 1 ] && return 0
+  mkdir -p "$(dirname "$BERTH_K8S_STATE")"
+  exec 9>"${BERTH_K8S_STATE}.lock"
+  if ! flock -n 9; then
+    log "another up.sh/down.sh is running on $BERTH_K8S_STATE: waiting (up to 10 min)"
+    flock -w 600 9 || die "timed out waiting for the lock ${BERTH_K8S_STATE}.lock"
+  fi
+  export BERTH_K8S_LOCKED=1
+}

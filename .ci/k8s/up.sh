@@ -17,6 +17,7 @@ elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2])-float(sys.argv[1
 for b in $K8S_BINARIES coredns; do [ -x "$K8S_BIN/$b" ] || die "$K8S_BIN/$b missing: run .ci/k8s/build.sh first"; done
 for i in pause busybox; do [ -f "$K8S_IMAGES/$i.tar" ] || die "$K8S_IMAGES/$i.tar missing: run .ci/k8s/build.sh first"; done
 
+lock_cluster
 PROCS="etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy coredns"
 alive() { [ -f "$S/pids/$1.pid" ] && kill -0 "$(cat "$S/pids/$1.pid")" 2>/dev/null; }
 healthy() {
@@ -218,7 +219,7 @@ start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
   --leader-elect=false --secure-port=0 --controllers='*,-cloud-node-lifecycle' \
   --pv-recycler-pod-template-filepath-hostpath="$S/recycler-pod.yaml" \
   --pv-recycler-minimum-timeout-hostpath=60 --pv-recycler-timeout-increment-hostpath=0 \
-  --profiling=false --v=1
+  --profiling=false --v=2
 start kube-scheduler "$K8S_BIN/kube-scheduler" \
   --kubeconfig="$S/scheduler.kubeconfig" --authentication-kubeconfig="$S/scheduler.kubeconfig" --authorization-kubeconfig="$S/scheduler.kubeconfig" \
   --leader-elect=false --secure-port=0 --profiling=false --v=1
