@@ -219,6 +219,11 @@ def record(
         pulumi.runtime.set_all_config(flat, [k for k in cfg if k == "berth:secrets"])
         mocks = _make_mocks()
         pulumi.runtime.set_mocks(mocks, project, stack, preview=False, monitor=_make_monitor(mocks, resources, outputs))
+        from pulumi.runtime.settings import SETTINGS
+
+        # As pulumi.runtime.test does: no failure of an earlier recording is carried into this one.
+        SETTINGS.rpc_manager.clear()
+        SETTINGS.outputs.clear()
         if program is None:
             from components.program import main as entry
         else:

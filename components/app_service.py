@@ -138,7 +138,8 @@ class AppService(pulumi.ComponentResource):
         for var, ref in sorted(spec.secret_env.items()):
             if isinstance(ref, GeneratedSecret):
                 values[var] = random.RandomPassword(
-                    f"{name}-{var.lower().replace('_', '-')}", length=ref.length, special=False,
+                    # Env names have no '-': "<service>-env-<VAR>" cannot collide across services.
+                    f"{name}-env-{var}", length=ref.length, special=False,
                     opts=pulumi.ResourceOptions(parent=self),
                 ).result
             else:

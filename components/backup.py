@@ -25,17 +25,20 @@ def backup_volume(db: str, spec: BackupSpec) -> DataVolume:
     return DataVolume(f"{db}-backups", BACKUP_DIR, spec.storage, shared=True)
 
 
-def _base(db: str, dbspec: DatabaseSpec, spec: BackupSpec, password: pulumi.Input[str], image: str) -> dict[str, Any]:
+def _base(db: str, dbspec: DatabaseSpec, spec: BackupSpec, password: pulumi.Input[str], image: str,
+          pushgateway: Optional[str] = None) -> dict[str, Any]:
     return dict(
         role=Role.BACKUP,
         image=image,
         env={
             "BERTH_DB_ENGINE": dbspec.engine.value,
             "BERTH_DB_NAME": db_name(db, dbspec),
+            "BERTH_DB_ID": db,
             "DB_HOST": db,
             "DB_PORT": str(DB_PORT[dbspec.engine]),
             "DB_USER": db_user(db, dbspec),
             "BACKUP_DIR": BACKUP_DIR,
+            **({"PUSHGATEWAY_HOST": pushgateway, "PUSHGATEWAY_PORT": "9091"} if pushgateway else {}),
             **({"S3_ENDPOINT": spec.s3.endpoint, "S3_BUCKET": spec.s3.bucket, "S3_PREFIX": spec.s3.prefix} if spec.s3 else {}),
         },
         volumes=(backup_volume(db, spec),),
@@ -62,6 +65,7 @@ def backup_workloads(
     db: str, dbspec: DatabaseSpec, spec: BackupSpec, password: pulumi.Input[str], target: str,
     revision: str = "", s3: Optional[tuple[pulumi.Input[str], pulumi.Input[str]]] = None,
     image: Optional[str] = None,
+    pushgateway: Optional[str] = None,
 ) -> list[Workload]:
     """Scheduled workloads (+ pre-deploy and restore one-shots) for one database (pure).
 
@@ -69,7 +73,7 @@ def backup_workloads(
     dump is taken before each real deploy and not on a no-op ``up``.
     """
     image = image or spec.image or default_image(dbspec)
-    base = _base(db, dbspec, spec, password, image)
+    base = _base(db, dbspec, spec, password, image, pushgateway)
     secret_env = _secret_env(db, password, s3)
     out: list[Workload] = []
     if target == "kubernetes":
@@ -110,6 +114,7 @@ class BackupJob(pulumi.ComponentResource):
     def __init__(self, db: str, dbspec: DatabaseSpec, spec: BackupSpec, password: pulumi.Input[str], target,
                  depends_on: Sequence[pulumi.Resource], revision: str = "",
                  s3: Optional[tuple[pulumi.Input[str], pulumi.Input[str]]] = None,
+                 pushgateway: Optional[str] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("berth:index:BackupJob", f"{db}-backup", None, opts)
         image = None
@@ -117,7 +122,7 @@ class BackupJob(pulumi.ComponentResource):
             image = target.build_image(
                 "backup", "images/backup", {"POSTGRES_VERSION": dbspec.version or "15"}, parent=self
             ) if dbspec.engine == DatabaseEngine.POSTGRES else None
-        self.workloads = backup_workloads(db, dbspec, spec, password, target.name, revision, s3, image)
+        self.workloads = backup_workloads(db, dbspec, spec, password, target.name, revision, s3, image, pushgateway)
         self.predeploy: list[pulumi.Resource] = []
         for w in self.workloads:
             created = target.deploy(w, parent=self, depends_on=list(depends_on))

@@ -60,8 +60,13 @@ def exporter_workload(spec: MonitoringSpec, w: Watched) -> Workload:
     )
 
 
-def scrape_targets(apps: Sequence[MetricsApp], watched: Sequence[Watched]) -> list[ScrapeTarget]:
+PUSHGATEWAY = "pushgateway"
+
+
+def scrape_targets(apps: Sequence[MetricsApp], watched: Sequence[Watched], pushgateway: bool = False) -> list[ScrapeTarget]:
     out = [ScrapeTarget("prometheus", ("localhost:9090",), kind="prometheus")]
+    if pushgateway:
+        out.append(ScrapeTarget(PUSHGATEWAY, (f"{PUSHGATEWAY}:9091",), kind="backup", honor_labels=True))
     out += [ScrapeTarget(a.name, (f"{a.name}:{a.port}",), a.path, "app") for a in apps]
     out += [ScrapeTarget(f"{w.name}-exporter", (f"{w.name}-exporter:{EXPORTER_PORT[w.kind]}",), kind=w.kind) for w in watched]
     return out
@@ -71,10 +76,23 @@ def monitoring_workloads(
     spec: MonitoringSpec, stack: str, apps: Sequence[MetricsApp], watched: Sequence[Watched],
     grafana_password: pulumi.Input[str], backups: Sequence[tuple[str, int]] = (),
     grafana_url: Optional[str] = None, grafana_from: Sequence[str] = (),
+    backup_clients: Sequence[str] = (),
 ) -> list[Workload]:
-    """Prometheus, exporters and Grafana (pure)."""
-    targets = scrape_targets(apps, watched)
+    """Prometheus, exporters, the Pushgateway (when there are backups) and Grafana (pure)."""
+    targets = scrape_targets(apps, watched, pushgateway=bool(backups))
     out = [exporter_workload(spec, w) for w in sorted(watched, key=lambda w: w.name)]
+    if backups:
+        # Backup jobs are short-lived: they push their success time here (BackupTooOld alert).
+        out.append(Workload(
+            name=PUSHGATEWAY, role=Role.MONITORING, image=spec.pushgateway_image, kind=Kind.STATEFUL,
+            command=("--persistence.file=/data/pushgateway.db", "--persistence.interval=1m", "--web.listen-address=:9091"),
+            ports=(Port("http", 9091),),
+            volumes=(DataVolume("pushgateway-data", "/data", "1Gi"),),
+            tmpfs=("/tmp",),
+            health=Probe(path="/-/healthy", port=9091, interval=15, timeout=5, retries=5, start_period=10),
+            resources=SMALL, user=65534, group=65534, stateful_data=True,
+            allow_from=tuple(sorted({"prometheus", *backup_clients})),
+        ))
     out.append(Workload(
         name="prometheus", role=Role.MONITORING, image=spec.prometheus_image, kind=Kind.STATEFUL,
         command=(
@@ -90,7 +108,7 @@ def monitoring_workloads(
         tmpfs=("/tmp",),
         health=Probe(path="/-/healthy", port=9090, interval=15, timeout=5, retries=5, start_period=20),
         resources=Resources(cpu="100m", memory="256Mi", cpu_limit="1", memory_limit="1Gi"),
-        user=65534, group=65534, allow_from=("grafana",),
+        user=65534, group=65534, allow_from=("grafana",), stateful_data=True,
     ))
     if spec.grafana:
         env = {
@@ -121,7 +139,7 @@ def monitoring_workloads(
             tmpfs=("/tmp",),
             health=Probe(path="/api/health", port=3000, interval=15, timeout=5, retries=5, start_period=30),
             resources=Resources(cpu="100m", memory="128Mi", cpu_limit="500m", memory_limit="512Mi"),
-            user=472, group=472, allow_from=tuple(sorted(grafana_from)),
+            user=472, group=472, allow_from=tuple(sorted(grafana_from)), stateful_data=True,
         ))
     return out
 
@@ -132,7 +150,8 @@ class Monitoring(pulumi.ComponentResource):
     def __init__(self, name: str, spec: MonitoringSpec, stack: str, target, apps: Sequence[MetricsApp],
                  watched: Sequence[Watched], depends_on: Mapping[str, Sequence[pulumi.Resource]],
                  backups: Sequence[tuple[str, int]] = (), grafana_url: Optional[str] = None,
-                 grafana_from: Sequence[str] = (), opts: Optional[pulumi.ResourceOptions] = None):
+                 grafana_from: Sequence[str] = (), backup_clients: Sequence[str] = (),
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("berth:index:Monitoring", name, None, opts)
         import pulumi_random as random
 
@@ -140,7 +159,7 @@ class Monitoring(pulumi.ComponentResource):
             "grafana-admin-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
         ).result
         self.workloads = monitoring_workloads(spec, stack, apps, watched, self.grafana_password, backups,
-                                              grafana_url, grafana_from)
+                                              grafana_url, grafana_from, backup_clients)
         self.ready: list[pulumi.Resource] = []
         for w in self.workloads:
             src = w.name.removesuffix("-exporter")

@@ -37,7 +37,8 @@ def nginx_conf(spec: ProxySpec, domain: str, backends: Mapping[str, Backend], ex
     routes = proxy_routes(spec, extra)
     used = sorted({r.upstream for r in routes})
     upstreams = [Upstream(u, backends[u].host, backends[u].port, backends[u].replicas) for u in used]
-    return render_nginx_conf(domain, upstreams, routes, resolver=spec.resolver, health_path=spec.health_path)
+    return render_nginx_conf(domain, upstreams, routes, resolver=spec.resolver, health_path=spec.health_path,
+                             https_port=spec.https_port)
 
 
 def proxy_workload(

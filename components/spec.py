@@ -75,9 +75,11 @@ class Resources(_Model):
     cpu_limit: str = Field("500m", description="CPU limit; on Docker becomes `cpus`.")
     memory_limit: str = Field("256Mi", description="Memory limit; on Docker becomes `memory` (no swap).")
 
-    @field_validator("cpu", "cpu_limit")
+    @field_validator("cpu", "cpu_limit", mode="before")
     @classmethod
-    def _cpu(cls, v: str) -> str:
+    def _cpu(cls, v: object) -> str:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = f"{v:g}"  # YAML turns `cpu_limit: 1` into a number
         if not _CPU_RE.match(str(v)):
             raise ValueError("must be a CPU quantity such as 250m, 1 or 1.5")
         return str(v)
@@ -400,6 +402,7 @@ class MonitoringSpec(_Model):
     postgres_exporter_image: str = "quay.io/prometheuscommunity/postgres-exporter:v0.15.0"
     redis_exporter_image: str = "oliver006/redis_exporter:v1.62.0"
     mongodb_exporter_image: str = "percona/mongodb_exporter:0.40.0"
+    pushgateway_image: str = "prom/pushgateway:v1.9.0"
     grafana: bool = True
     grafana_path: Optional[str] = Field("/grafana/", description="Route Grafana through the proxy here.")
     retention: str = "15d"
@@ -440,7 +443,6 @@ class LoggingSpec(_Model):
 
 
 class DockerSpec(_Model):
-
     host: Optional[str] = Field(None, description="Docker host, e.g. ssh://deploy@host; default local engine.")
 
 
@@ -481,6 +483,14 @@ class StackSpec(_Model):
 
 def _check_names(spec: StackSpec, problems: list[str]) -> None:
     seen: dict[str, str] = {}
+    derived = {f"{d}-replica": d for d, s in spec.databases.items() if s.replica}
+    for section in ("databases", "caches", "services"):
+        for name in getattr(spec, section):
+            if name in derived:
+                problems.append(
+                    f"{NAMESPACE}:{section}.{name}: the name is taken by the read replica of database "
+                    f"{derived[name]!r}; rename it"
+                )
     for section in ("databases", "caches", "brokers", "graphs", "services"):
         for name in getattr(spec, section):
             key = f"{NAMESPACE}:{section}.{name}"
@@ -679,9 +689,32 @@ def parse_spec(raw: dict[str, Any]) -> StackSpec:
     problems: list[str] = []
     _check_names(spec, problems)
     _check_references(spec, problems)
+    _check_cycles(spec, problems)
     if problems:
         raise ConfigError(problems)
     return spec
+
+
+def _check_cycles(spec: StackSpec, problems: list[str]) -> None:
+    """A ``depends_on`` cycle can never start; report it before anything is created."""
+    state: dict[str, int] = {}
+
+    def visit(n: str, path: list[str]) -> None:
+        if state.get(n) == 2:
+            return
+        if state.get(n) == 1:
+            cycle = " -> ".join([*path[path.index(n):], n])
+            problems.append(f"{NAMESPACE}:services.{n}.depends_on: dependency cycle {cycle}; break the cycle")
+            return
+        state[n] = 1
+        for d in spec.services[n].depends_on:
+            if d in spec.services and d != n:
+                visit(d, [*path, n])
+        state[n] = 2
+
+    for n in sorted(spec.services):
+        if state.get(n) != 2:
+            visit(n, [])
 
 
 def read_raw_config() -> dict[str, Any]:

@@ -131,7 +131,7 @@ def planned_workloads(spec: StackSpec) -> list:
     if spec.proxy and spec.target == Target.DOCKER:
         names.append("proxy")
     if spec.monitoring and spec.monitoring.enabled:
-        names += ["prometheus", "grafana"]
+        names += ["prometheus", "grafana", *(["pushgateway"] if spec.backups else [])]
     names += [*spec.brokers, *spec.graphs]
     if logging_enabled(spec):
         names += ["elasticsearch", "logstash", *(["kibana"] if spec.logging.kibana else [])]
@@ -192,7 +192,9 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
         if b.s3:
             s3 = (pulumi.Output.secret(spec.secrets[b.s3.access_key_secret]),
                   pulumi.Output.secret(spec.secrets[b.s3.secret_key_secret]))
-        backups[db] = BackupJob(db, spec.databases[db], b, dbs[db].password, target, dbs[db].ready, revision(spec), s3)
+        pushgateway = "pushgateway" if spec.monitoring and spec.monitoring.enabled else None
+        backups[db] = BackupJob(db, spec.databases[db], b, dbs[db].password, target, dbs[db].ready, revision(spec), s3,
+                                pushgateway)
         predeploy += backups[db].predeploy
 
     services: dict[str, AppService] = {}
@@ -236,8 +238,9 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
         port = "" if not spec.proxy or spec.proxy.https_port == 443 else f":{spec.proxy.https_port}"
         url = f"https://{spec.domain}{port}{mon.grafana_path}" if grafana_route else None
         deps = {**{n: d.ready for n, d in dbs.items()}, **{n: c.ready for n, c in caches.items()}}
+        backup_clients = [n for db in spec.backups for n in extra_workload_names(spec).get(db, []) if "-exporter" not in n]
         monitoring = Monitoring("monitoring", mon, prefix, target, apps, watched, deps, backup_ages, url,
-                                (edge,) if grafana_route else ())
+                                (edge,) if grafana_route else (), backup_clients)
         outputs["grafana_admin_password"] = pulumi.Output.secret(monitoring.grafana_password)
 
     if spec.proxy:

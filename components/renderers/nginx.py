@@ -37,7 +37,23 @@ class ProxyRoute:
 
 
 def _zone(route: ProxyRoute) -> str:
-    return "rl_" + (re.sub(r"[^a-z0-9]+", "_", route.path.lower()).strip("_") or "root")
+    """A zone per route: a readable slug plus a hash of the exact path ("/api" and "/api/" differ)."""
+    import hashlib
+
+    slug = re.sub(r"[^a-z0-9]+", "_", route.path.lower()).strip("_") or "root"
+    return f"rl_{slug}_{hashlib.sha256(route.path.encode()).hexdigest()[:6]}"
+
+
+def _security_headers(hsts: bool) -> list[str]:
+    # nginx drops every inherited add_header in a block that adds its own, so blocks that add
+    # headers repeat this whole list.
+    out = ['add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;'] if hsts else []
+    return out + [
+        'add_header X-Frame-Options "DENY" always;',
+        'add_header X-Content-Type-Options "nosniff" always;',
+        'add_header Referrer-Policy "strict-origin-when-cross-origin" always;',
+        'add_header Permissions-Policy "geolocation=(), microphone=(), camera=()" always;',
+    ]
 
 
 def render_nginx_conf(
@@ -47,6 +63,7 @@ def render_nginx_conf(
     resolver: Optional[str] = None,
     hsts: bool = True,
     health_path: str = "/health",
+    https_port: int = 443,
 ) -> str:
     """The whole nginx.conf. ``resolver`` re-resolves upstream names (containers get new addresses
     when replaced); without it names are resolved once at start."""
@@ -116,13 +133,14 @@ def render_nginx_conf(
     w('            return 200 "ok\\n";')
     w("        }")
     w("        location / {")
-    w("            return 308 https://$host$request_uri;")
+    w(f"            return 308 https://$host{'' if https_port == 443 else f':{https_port}'}$request_uri;")
     w("        }")
     w("    }")
     w("")
     w("    server {")
-    w(f"        listen {HTTPS_PORT} ssl;")
-    w("        http2 on;")
+    # `listen ... ssl http2` works on every nginx in use (1.22 in Debian 12 .. 1.27); `http2 on;`
+    # needs >= 1.25.1.
+    w(f"        listen {HTTPS_PORT} ssl http2;")
     w(f"        server_name {server_name};")
     w(f"        ssl_certificate {CERT_PATH};")
     w(f"        ssl_certificate_key {KEY_PATH};")
@@ -133,12 +151,8 @@ def render_nginx_conf(
     w("        ssl_session_cache shared:SSL:10m;")
     w("        ssl_session_timeout 1d;")
     w("        ssl_session_tickets off;")
-    if hsts:
-        w('        add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;')
-    w('        add_header X-Frame-Options "DENY" always;')
-    w('        add_header X-Content-Type-Options "nosniff" always;')
-    w('        add_header Referrer-Policy "strict-origin-when-cross-origin" always;')
-    w('        add_header Permissions-Policy "geolocation=(), microphone=(), camera=()" always;')
+    for h in _security_headers(hsts):
+        w(f"        {h}")
     w("")
     w(f"        location = {health_path} {{")
     w("            access_log off;")
@@ -155,10 +169,9 @@ def render_nginx_conf(
             w("            access_log off;")
         if r.cache_static:
             w("            expires 1y;")
-            w('            add_header Cache-Control "public, immutable" always;')
-            w('            add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;')
-            w('            add_header X-Content-Type-Options "nosniff" always;')
-            w('            add_header X-Frame-Options "DENY" always;')
+            w('            add_header Cache-Control "public, immutable";')
+            for h in _security_headers(hsts):
+                w(f"            {h}")
         w(f"            proxy_pass http://{r.upstream};")
         w("            proxy_http_version 1.1;")
         w("            proxy_set_header Host $host;")

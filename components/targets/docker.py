@@ -198,9 +198,9 @@ class DockerTarget:
         from pulumi_docker import RemoteImage
 
         if ref not in self._images:
-            safe = ref.replace("/", "-").replace(":", "-").replace("@", "-").replace(".", "-")
+            # The reference itself names the resource: any sanitising could make two references collide.
             self._images[ref] = RemoteImage(
-                f"image-{safe}", name=ref, keep_locally=True, opts=self._opts(self._parent)
+                f"image-{ref}", name=ref, keep_locally=True, opts=self._opts(self._parent)
             )
         img = self._images[ref]
         return img.image_id if isinstance(img, RemoteImage) else img.image_name

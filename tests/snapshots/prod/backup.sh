@@ -29,6 +29,21 @@ if [ -n "${S3_ENDPOINT:-}" ]; then
     echo "S3 upload configured but the aws CLI is not in this image" >&2; exit 3
   fi
 fi
-# For Prometheus' textfile-style scrape and the BackupTooOld alert.
+# The success time, for the BackupTooOld alert: kept beside the dumps and pushed to the Pushgateway.
+now="$(date +%s)"
 printf 'berth_backup_last_success_timestamp_seconds{database="%s",tier="%s"} %s\n' \
-  "$BERTH_DB_NAME" "$tier" "$(date +%s)" > "${BACKUP_DIR:-/backups}/last-success-${tier}.prom"
+  "${BERTH_DB_ID:-$BERTH_DB_NAME}" "$tier" "$now" > "${BACKUP_DIR:-/backups}/last-success-${tier}.prom"
+if [ -n "${PUSHGATEWAY_HOST:-}" ]; then
+  # bash's /dev/tcp: no curl needed in the database image.
+  body="$(printf '# TYPE berth_backup_last_success_timestamp_seconds gauge\nberth_backup_last_success_timestamp_seconds %s' "$now")"$'\n'
+  path="/metrics/job/berth_backup/database/${BERTH_DB_ID:-$BERTH_DB_NAME}/tier/${tier}"
+  if exec 3<>"/dev/tcp/${PUSHGATEWAY_HOST}/${PUSHGATEWAY_PORT:-9091}"; then
+    printf 'PUT %s HTTP/1.0\r\nHost: %s\r\nContent-Type: text/plain\r\nContent-Length: %s\r\n\r\n%s' \
+      "$path" "$PUSHGATEWAY_HOST" "${#body}" "$body" >&3
+    status="$(head -n 1 <&3 || true)"
+    exec 3>&-
+    case "$status" in *" 200 "*|*" 202 "*) echo "pushed success metric" ;; *) echo "pushgateway answered: $status" >&2 ;; esac
+  else
+    echo "pushgateway ${PUSHGATEWAY_HOST} unreachable; metric kept on the volume only" >&2
+  fi
+fi
