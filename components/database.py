@@ -84,8 +84,10 @@ def database_workloads(
     password: pulumi.Input[str],
     replication_password: Optional[pulumi.Input[str]] = None,
     allow_from: Sequence[str] = (),
+    replica_allow_from: Optional[Sequence[str]] = None,
 ) -> list[Workload]:
-    """The primary (and replica) workloads of one database (pure)."""
+    """The primary (and replica) workloads of one database (pure). The replica admits
+    ``replica_allow_from`` (default: the primary's clients)."""
     port = DB_PORT[spec.engine]
     image = default_image(spec)
     common = dict(
@@ -144,7 +146,8 @@ def database_workloads(
     )
     out = [primary]
     if spec.replica:
-        replica_common = {**common, "allow_from": tuple(sorted(allow_from))}
+        replica_common = {**common, "allow_from": tuple(sorted(
+            allow_from if replica_allow_from is None else replica_allow_from))}
         out.append(
             Workload(
                 name=f"{name}-replica",
@@ -177,7 +180,7 @@ class Database(pulumi.ComponentResource):
     connection_url: pulumi.Output[str]
 
     def __init__(self, name: str, spec: DatabaseSpec, target, allow_from: Sequence[str] = (),
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None, replica_allow_from: Optional[Sequence[str]] = None):
         super().__init__("berth:index:Database", name, None, opts)
         import pulumi_random as random
 
@@ -187,7 +190,7 @@ class Database(pulumi.ComponentResource):
         replication = None
         if spec.replica:
             replication = random.RandomPassword(f"{name}-replication-password", length=32, special=False, opts=child).result
-        self.workloads = database_workloads(name, spec, self.password, replication, allow_from)
+        self.workloads = database_workloads(name, spec, self.password, replication, allow_from, replica_allow_from)
         self.ready: list[pulumi.Resource] = []
         deployed: dict[str, list[pulumi.Resource]] = {}
         for w in self.workloads:

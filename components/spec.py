@@ -555,8 +555,11 @@ def _check_references(spec: StackSpec, problems: list[str]) -> None:
             problems.append(f"{key}.metrics: the service has no port; set metrics.port")
         if svc.health and svc.health.path and svc.port is None:
             problems.append(f"{key}.health.path: an HTTP check needs `port`; set port or use health.command")
-        if svc.run_as_root and svc.run_as_user:
-            pass  # run_as_root wins; run_as_user is ignored then
+        if svc.run_as_root and spec.target == Target.KUBERNETES:
+            problems.append(
+                f"{key}.run_as_root: the stack's namespace enforces Pod Security 'restricted', which admits no "
+                "root pods; build the image to run as a non-root user and remove run_as_root"
+            )
     if spec.proxy:
         for i, route in enumerate(spec.proxy.routes):
             rkey = f"{NAMESPACE}:proxy.routes[{i}].service"

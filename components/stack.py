@@ -155,7 +155,8 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
     if spec.target == Target.KUBERNETES:
         target.register(planned_workloads(spec))
 
-    dbs = {n: Database(n, d, target, sorted(allow.get(n, ()))) for n, d in sorted(spec.databases.items())}
+    dbs = {n: Database(n, d, target, sorted(allow.get(n, ())), replica_allow_from=sorted(allow.get(f"{n}-replica", ())))
+           for n, d in sorted(spec.databases.items())}
     caches = {n: Cache(n, c, target, sorted(allow.get(n, ()))) for n, c in sorted(spec.caches.items())}
     connections: dict[str, Connection] = {}
     for n, db in dbs.items():

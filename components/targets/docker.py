@@ -32,10 +32,10 @@ def go_duration(seconds: int) -> str:
 
 
 def docker_cpus(quantity: str) -> str:
-    """A Kubernetes CPU quantity as the canonical string the provider reads back (``"1"`` → ``"1.0"``)."""
-    value = cpu_millis(quantity) / 1000
-    text = f"{value:.1f}" if round(value, 1) == value else f"{value:g}"
-    return text
+    """A Kubernetes CPU quantity as the one-decimal string the provider reads back (``"1"`` → ``"1.0"``,
+    ``"250m"`` → ``"0.3"``): any other form shows a diff, and a replacement, on every ``up``."""
+    value = max(1, (cpu_millis(quantity) + 50) // 100) / 10  # half up: a limit is never made tighter by rounding to 0.2
+    return f"{value:.1f}"
 
 
 def healthcheck(probe: Probe) -> dict[str, Any]:

@@ -425,6 +425,9 @@ def _resource_class(api_version: str, kind: str):
     return table[(api_version, kind)]
 
 
+#: The only capability Pod Security "restricted" lets a pod add back.
+RESTRICTED_CAPABILITIES = ("NET_BIND_SERVICE",)
+
 _STATEFUL_KINDS = {"PersistentVolumeClaim", "StatefulSet", "Namespace"}
 
 
@@ -460,9 +463,12 @@ class KubernetesTarget:
         parent: pulumi.Resource,
         depends_on: list[pulumi.Resource],
         stateful: bool = False,
+        secret_checksum: Optional[pulumi.Output[str]] = None,
     ) -> pulumi.CustomResource:
         cls = _resource_class(manifest["apiVersion"], manifest["kind"])
         kwargs = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+        if secret_checksum is not None:
+            kwargs = _with_secret_checksum(kwargs, secret_checksum)
         if "stringData" in kwargs:
             kwargs["string_data"] = pulumi.Output.secret(kwargs.pop("stringData"))
         keep = self.protect and stateful
@@ -478,6 +484,9 @@ class KubernetesTarget:
         return cls(name, opts=opts, **kwargs)
 
     def deploy(self, w: Workload, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        extra = set(w.capabilities) - set(RESTRICTED_CAPABILITIES)
+        if extra:
+            raise ValueError(f"workload {w.name}: capabilities {sorted(extra)} are not admitted by Pod Security 'restricted'")
         self.workloads.setdefault(w.name, w)
         created: list[pulumi.Resource] = []
         deps = [self.namespace, *depends_on]
@@ -488,7 +497,9 @@ class KubernetesTarget:
                 continue
             res_name = f"{w.name}-{_KIND_SUFFIX[kind]}" if kind in _KIND_SUFFIX else m["metadata"]["name"]
             stateful = kind in _STATEFUL_KINDS and (w.stateful_data or kind == "PersistentVolumeClaim")
-            res = self.create(m, res_name, parent, deps + [c for c in created if _is_config(c)], stateful=stateful)
+            checksum = secret_checksum(w) if kind in _POD_OWNERS else None
+            res = self.create(m, res_name, parent, deps + [c for c in created if _is_config(c)], stateful=stateful,
+                              secret_checksum=checksum)
             if kind == "PersistentVolumeClaim":
                 self._claims[m["metadata"]["name"]] = res
             created.append(res)
@@ -508,6 +519,46 @@ _KIND_SUFFIX = {
     "PodDisruptionBudget": "pdb",
     "NetworkPolicy": "netpol",
 }
+
+
+_POD_OWNERS = {"Deployment", "StatefulSet", "CronJob", "Job"}
+
+
+def secret_checksum(w: Workload) -> Optional[pulumi.Output[str]]:
+    """A hash of the workload's secret values, so pods roll when a secret changes (a named Secret
+    changes in place and running pods would keep the old value). The hash reveals nothing, so it is
+    unsecreted: a secret annotation would hide the whole pod template in every diff."""
+    values = [w.secret_env[k].value for k in sorted(w.secret_env)] + [f.content for f in w.files if f.secret]
+    if not values:
+        return None
+
+    def digest(vals: list) -> str:
+        return hashlib.sha256("\0".join(str(v) for v in vals).encode()).hexdigest()[:16]
+
+    return pulumi.Output.unsecret(pulumi.Output.all(*values).apply(digest))
+
+
+def _with_secret_checksum(kwargs: dict[str, Any], checksum: pulumi.Output[str]) -> dict[str, Any]:
+    import copy
+
+    out = copy.deepcopy({k: v for k, v in kwargs.items() if k != "spec"})
+    spec = dict(kwargs["spec"])
+    if "jobTemplate" in spec:
+        jt = dict(spec["jobTemplate"]); jspec = dict(jt["spec"]); tpl = dict(jspec["template"])
+        tpl["metadata"] = _annotate(tpl.get("metadata", {}), checksum)
+        jspec["template"] = tpl; jt["spec"] = jspec; spec["jobTemplate"] = jt
+    else:
+        tpl = dict(spec["template"])
+        tpl["metadata"] = _annotate(tpl.get("metadata", {}), checksum)
+        spec["template"] = tpl
+    out["spec"] = spec
+    return out
+
+
+def _annotate(md: dict[str, Any], checksum: pulumi.Output[str]) -> dict[str, Any]:
+    md = dict(md)
+    md["annotations"] = {**md.get("annotations", {}), "berth.dev/secret-checksum": checksum}
+    return md
 
 
 def _is_config(res: pulumi.Resource) -> bool:
