@@ -133,7 +133,7 @@ def monitoring_workloads(
                      render_grafana_datasource("http://prometheus:9090")),
                 File("grafana-dashboards", "/etc/grafana/provisioning/dashboards/berth.yml",
                      render_grafana_dashboard_provider()),
-                File("grafana-dashboard", "/var/lib/grafana/dashboards/berth.json",
+                File("grafana-dashboard", "/etc/grafana/dashboards/berth.json",
                      render_grafana_dashboard(stack, [a.name for a in apps])),
             ),
             tmpfs=("/tmp",),

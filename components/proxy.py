@@ -86,13 +86,13 @@ def ingress_manifests(
             "nginx.ingress.kubernetes.io/ssl-redirect": "true",
             "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
             "nginx.ingress.kubernetes.io/proxy-body-size": "10m",
-            "nginx.ingress.kubernetes.io/configuration-snippet": (
-                'more_set_headers "X-Frame-Options: DENY";\n'
-                'more_set_headers "X-Content-Type-Options: nosniff";\n'
-                'more_set_headers "Referrer-Policy: strict-origin-when-cross-origin";\n'
-            ),
+            # No configuration-snippet for headers: ingress-nginx >= 1.9 refuses snippet annotations by
+            # default (they are a privilege escalation); it sends HSTS itself, other headers belong in
+            # the controller's `add-headers` ConfigMap.
         }
-        if spec.tls.mode == TlsMode.ACME:
+        if spec.tls.mode == TlsMode.ACME and not out:
+            # One Ingress asks cert-manager for the certificate; the others use the same Secret
+            # (several owners of one Certificate conflict).
             annotations["cert-manager.io/cluster-issuer"] = spec.tls.cluster_issuer
         if rate:
             annotations["nginx.ingress.kubernetes.io/limit-rps"] = str(rate)

@@ -127,7 +127,7 @@ def render_grafana_dashboard_provider() -> str:
         "apiVersion": 1,
         "providers": [
             {"name": "berth", "folder": "Berth", "type": "file", "disableDeletion": True,
-             "options": {"path": "/var/lib/grafana/dashboards"}}
+             "options": {"path": "/etc/grafana/dashboards"}}
         ],
     }
     return yaml.safe_dump(prov, sort_keys=False)

@@ -195,7 +195,7 @@ def workload_manifest(ctx: KubeContext, w: Workload) -> dict[str, Any]:
                 "startingDeadlineSeconds": 600,
                 "successfulJobsHistoryLimit": 3,
                 "failedJobsHistoryLimit": 3,
-                "jobTemplate": {"spec": {"backoffLimit": 2, "activeDeadlineSeconds": 3600, "template": tpl}},
+                "jobTemplate": {"spec": {"backoffLimit": 2, "activeDeadlineSeconds": 6 * 3600, "template": tpl}},
             },
         }
     if w.one_shot:

@@ -178,10 +178,10 @@ def test_grafana_provisioning_is_consistent(recorded):
     dev = recorded("dev")
     ds = yaml.safe_load(upload(dev, "grafana", "/etc/grafana/provisioning/datasources/prometheus.yml"))
     prov = yaml.safe_load(upload(dev, "grafana", "/etc/grafana/provisioning/dashboards/berth.yml"))
-    dash = json.loads(upload(dev, "grafana", "/var/lib/grafana/dashboards/berth.json"))
+    dash = json.loads(upload(dev, "grafana", "/etc/grafana/dashboards/berth.json"))
     (source,) = ds["datasources"]
     assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090" and source["isDefault"]
-    assert prov["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    assert prov["providers"][0]["options"]["path"] == "/etc/grafana/dashboards"
     assert {p["title"] for p in dash["panels"]} >= {"p95 latency", "Request rate", "Error rate (5xx share)"}
     for p in dash["panels"]:
         assert p["datasource"]["uid"] == source["uid"]

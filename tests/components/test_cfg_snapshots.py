@@ -15,7 +15,7 @@ DEV_FILES = {
     "dev/alerts.yml": ("prometheus", "/etc/prometheus/alerts.yml"),
     "dev/grafana-datasource.yml": ("grafana", "/etc/grafana/provisioning/datasources/prometheus.yml"),
     "dev/grafana-dashboard-provider.yml": ("grafana", "/etc/grafana/provisioning/dashboards/berth.yml"),
-    "dev/grafana-dashboard.json": ("grafana", "/var/lib/grafana/dashboards/berth.json"),
+    "dev/grafana-dashboard.json": ("grafana", "/etc/grafana/dashboards/berth.json"),
     "dev/backup.sh": ("db-backup", "/berth/backup.sh"),
     "dev/restore.sh": ("db-backup", "/berth/restore.sh"),
     "dev/crontab": ("db-backup", "/berth/crontab"),
@@ -27,7 +27,7 @@ PROD_FILES = {
     "prod/alerts.yml": ("prometheus-files", "/etc/prometheus/alerts.yml"),
     "prod/grafana-datasource.yml": ("grafana-files", "/etc/grafana/provisioning/datasources/prometheus.yml"),
     "prod/grafana-dashboard-provider.yml": ("grafana-files", "/etc/grafana/provisioning/dashboards/berth.yml"),
-    "prod/grafana-dashboard.json": ("grafana-files", "/var/lib/grafana/dashboards/berth.json"),
+    "prod/grafana-dashboard.json": ("grafana-files", "/etc/grafana/dashboards/berth.json"),
     "prod/backup.sh": ("db-backup-daily-files", "/berth/backup.sh"),
     "prod/restore.sh": ("db-backup-daily-files", "/berth/restore.sh"),
 }
