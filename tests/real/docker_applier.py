@@ -707,10 +707,13 @@ class DockerApplier:
                     pass
             elif e["kind"] == "generated":
                 self.state.generated.pop(u, None)
-            # images: keepLocally — left in the local store.
-            report.removed.append(e["name"])
+            # images: keepLocally — left in the local store, only forgotten.
+            if e["kind"] not in ("image", "generated") and e["name"] not in report.kept:
+                report.removed.append(e["name"])
+                self.log(f"{e['kind']} {e['name']}: removed")
+            elif e["name"] in report.kept:
+                self.log(f"{e['kind']} {e['name']}: kept (protected or retainOnDelete)")
             del self.state.resources[u]
-            self.log(f"{e['kind']} {e['name']}: removed" if e["name"] not in report.kept else f"{e['kind']} {e['name']}: kept")
         self.state.save()
 
 

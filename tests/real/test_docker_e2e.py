@@ -37,9 +37,9 @@ import yaml
 from berth.record import Recording, record
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "stacks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import realdev  # noqa: E402
-
-from .docker_applier import ApplyReport, DockerApplier, force_cleanup, stack_leftovers  # noqa: E402
+from docker_applier import ApplyReport, DockerApplier, force_cleanup, stack_leftovers  # noqa: E402
 
 pytestmark = pytest.mark.real_docker
 

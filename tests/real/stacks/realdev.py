@@ -32,6 +32,7 @@ IMAGES = {
     "grafana": "localhost/berth-grafana-standin:1",
     "postgres_exporter": "localhost/berth-postgres-exporter:1",
     "redis_exporter": "localhost/berth-redis-exporter:1",
+    "pushgateway": "localhost/berth-pushgateway:1",
 }
 
 
@@ -66,6 +67,7 @@ def realdev_config(dev: dict[str, Any], http_port: int, https_port: int, app_ima
         mon["grafana_image"] = IMAGES["grafana"]
         mon["postgres_exporter_image"] = IMAGES["postgres_exporter"]
         mon["redis_exporter_image"] = IMAGES["redis_exporter"]
+        mon["pushgateway_image"] = IMAGES["pushgateway"]
     return cfg
 
 
