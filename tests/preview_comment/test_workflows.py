@@ -14,7 +14,11 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 SHA_PIN = re.compile(r"^\s*(?:-\s*)?uses:\s*([^@\s]+)@([0-9a-f]{40})\s+#\s*v\d+(?:\.\d+)*\s*$")
-EXAMPLES = {"flow-masters", "easy-flow", "crm-staging-prod", "microservices", "wishlins"}
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+#: matrix name of each example stack → its folder
+EXAMPLE_DIRS = {f"{p.parent.name}-{p.name[len('Pulumi.'):-len('.yaml')]}": f"examples/{p.parent.name}"
+                for p in ROOT.glob("examples/*/Pulumi.*.yaml")}
+EXAMPLES = set(EXAMPLE_DIRS)
 
 
 def load(name):
@@ -88,7 +92,7 @@ def test_preview_job_runs_preview_with_policy_pack_and_event_log():
     names = {entry["name"] for entry in job["strategy"]["matrix"]["include"]}
     assert names == {"dev", "prod"} | EXAMPLES
     dirs = {entry["name"]: entry["dir"] for entry in job["strategy"]["matrix"]["include"]}
-    assert all(dirs[e] == f"examples/{e}" for e in EXAMPLES)
+    assert all(dirs[e] == EXAMPLE_DIRS[e] for e in EXAMPLES)
     for var in ("PULUMI_ACCESS_TOKEN", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"):
         assert job["env"][var] == "${{ secrets.%s }}" % var
     assert any("upload-artifact" in step.get("uses", "") and step.get("if") == "always()" for step in job["steps"])
@@ -126,3 +130,18 @@ def test_ci_runs_the_ci_script_on_pull_requests_and_pushes():
     doc = load("ci.yml")
     assert {"pull_request", "push"} <= set(doc["on"])
     assert any(step.get("run", "").strip() == "bash .ci/run" for job in doc["jobs"].values() for step in job["steps"])
+
+
+def test_preview_matrix_lists_every_stack_file():
+    """Every Pulumi.<stack>.yaml of the project and its examples is previewed, and nothing else."""
+    from pathlib import Path
+
+    import yaml as _yaml
+
+    root = Path(__file__).resolve().parents[2]
+    wf = _yaml.safe_load((root / ".github/workflows/preview.yml").read_text())
+    listed = {(e["dir"], e["stack"]) for e in wf["jobs"]["preview"]["strategy"]["matrix"]["include"]}
+    files = {(".", p.name[len("Pulumi."):-len(".yaml")]) for p in root.glob("Pulumi.*.yaml")}
+    files |= {(f"examples/{p.parent.name}", p.name[len("Pulumi."):-len(".yaml")])
+              for p in root.glob("examples/*/Pulumi.*.yaml")}
+    assert listed == files
