@@ -97,6 +97,9 @@ class Probe:
     timeout: int = 5
     retries: int = 5
     start_period: int = 20
+    #: Run it on Docker too. Docker health checks run inside the container, so images without a
+    #: shell or HTTP client (scratch-based exporters) can only be probed by the kubelet.
+    docker: bool = True
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,8 @@ def exporter_workload(spec: MonitoringSpec, w: Watched) -> Workload:
     return Workload(
         name=f"{w.name}-exporter", role=Role.EXPORTER, image=image, env=env, secret_env=secret,
         ports=(Port("metrics", port),), tmpfs=(), resources=SMALL, user=65534, group=65534,
-        health=Probe(path="/metrics", port=port, interval=30, timeout=5, retries=3, start_period=10),
+        # Exporter images are built FROM scratch (no shell, no wget): only the kubelet can probe them.
+        health=Probe(path="/metrics", port=port, interval=30, timeout=5, retries=3, start_period=10, docker=False),
         allow_from=("prometheus",),
     )
 

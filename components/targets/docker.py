@@ -75,6 +75,27 @@ def volume_name(ctx: DockerContext, volume: str) -> str:
     return f"{ctx.prefix}-{volume}"
 
 
+def config_dirs(w: Workload) -> list[str]:
+    """Directories that hold the workload's generated files, outermost only.
+
+    Docker refuses to copy files into a container whose root filesystem is read-only unless the
+    path is on a volume, so each of these becomes a small named volume (seeded from the image's
+    own content at that path on first use) and the files are uploaded into it."""
+    if not w.files or not w.read_only_root:
+        return []
+    dirs = sorted({f.path.rsplit("/", 1)[0] or "/" for f in w.files}, key=lambda d: (d.count("/"), d))
+    out: list[str] = []
+    for d in dirs:
+        if not any(d == o or d.startswith(o.rstrip("/") + "/") for o in out):
+            out.append(d)
+    return sorted(out)
+
+
+def config_volume_name(ctx: "DockerContext", w: Workload, directory: str) -> str:
+    slug = directory.strip("/").replace("/", "-").replace(".", "-") or "root"
+    return f"{ctx.prefix}-{w.name}-cfg-{slug}"
+
+
 def replica_count(w: Workload) -> int:
     """Docker has no autoscaler: run the autoscaler's minimum."""
     return w.scaling.min if w.scaling else w.replicas
@@ -101,7 +122,8 @@ def container_args(ctx: DockerContext, w: Workload, index: int = 0) -> dict[str,
         "restart": "no" if w.one_shot else "unless-stopped",
         "must_run": not w.one_shot,
         "read_only": w.read_only_root,
-        "tmpfs": {p: "rw,noexec,nosuid,size=64m" for p in w.tmpfs} or None,
+        # mode=1777 like /tmp: a non-root user must be able to write (e.g. postgres' socket lock file).
+        "tmpfs": {p: "rw,noexec,nosuid,size=64m,mode=1777" for p in w.tmpfs} or None,
         "memory": memory_mib(w.resources.memory_limit),
         "memory_swap": memory_mib(w.resources.memory_limit),
         "cpus": docker_cpus(w.resources.cpu_limit),
@@ -124,15 +146,16 @@ def container_args(ctx: DockerContext, w: Workload, index: int = 0) -> dict[str,
             {"internal": p.container_port, "external": p.host_port, "ip": p.host_ip, "protocol": "tcp"}
             for p in w.publish
         ]
-    if w.volumes:
-        args["volumes"] = [
-            {"volume_name": volume_name(ctx, v.name), "container_path": v.path, "read_only": False} for v in w.volumes
-        ]
+    volumes = [{"volume_name": volume_name(ctx, v.name), "container_path": v.path, "read_only": False} for v in w.volumes]
+    volumes += [{"volume_name": config_volume_name(ctx, w, d), "container_path": d, "read_only": False}
+                for d in config_dirs(w)]
+    if volumes:
+        args["volumes"] = volumes
     if w.files:
         args["uploads"] = [
             {"file": f.path, "content": f.content, "executable": bool(f.mode & 0o111)} for f in w.files
         ]
-    if w.health and not w.one_shot:
+    if w.health and not w.one_shot and w.health.docker:
         args["healthcheck"] = healthcheck(w.health)
         # Dependents are created only once this container is healthy (compose's service_healthy).
         args["wait"] = True
@@ -242,6 +265,15 @@ class DockerTarget:
                 )
             )
             volumes.append(self._volumes[v.name])
+        for d in config_dirs(w):
+            # Generated files live here (see config_dirs); re-uploaded on every container creation.
+            volumes.append(Volume(
+                f"{w.name}-cfg-{d.strip('/').replace('/', '-') or 'root'}",
+                name=config_volume_name(self.ctx, w, d),
+                labels=[{"label": "berth.stack", "value": self.prefix}, {"label": "berth.workload", "value": w.name},
+                        {"label": "berth.config", "value": "true"}],
+                opts=self._opts(parent),
+            ))
         image = self.image(w.image, parent)
         containers = []
         n = replica_count(w)

@@ -21,6 +21,8 @@ def check(resources, config):
         if berth_component(r.urn) not in components:
             continue
         kind = k8s_kind(r.type)
+        if r.type == DOCKER_VOLUME and _is_config_volume(r):
+            continue  # generated config files (re-uploaded on each deploy), not data
         if r.type == DOCKER_VOLUME:
             what = f"docker Volume '{get(r.props, 'name', default=r.name)}'"
         elif kind in ("PersistentVolumeClaim", "StatefulSet"):
@@ -32,6 +34,11 @@ def check(resources, config):
                    "(protect=True) in prod", r.urn)
         if kind == "StatefulSet" and get(r.props, "spec", "persistentVolumeClaimRetentionPolicy", "whenDeleted") == "Delete":
             yield (f"{what} deletes its PVCs when deleted (persistentVolumeClaimRetentionPolicy.whenDeleted=Delete)", r.urn)
+
+
+def _is_config_volume(r) -> bool:
+    labels = get(r.props, "labels", default=[]) or []
+    return any(l.get("label") == "berth.config" and l.get("value") == "true" for l in labels if isinstance(l, dict))
 
 
 policy = stack_rule(

@@ -69,3 +69,30 @@ def test_kubernetes_target_refuses_capabilities_restricted_does_not_admit():
 ])
 def test_docker_cpus_are_one_decimal(quantity, expected):
     assert docker_cpus(quantity) == expected
+
+
+def test_docker_uploads_land_on_volumes_when_the_root_is_read_only():
+    """Docker refuses to copy files into a read-only root filesystem outside a volume: every
+    uploaded file's directory is (under) a mounted config volume."""
+    from .support import CONTAINER
+
+    r = record("dev")
+    checked = 0
+    for c in r.by_type(CONTAINER):
+        if not c.inputs.get("readOnly") or not c.inputs.get("uploads"):
+            continue
+        mounts = [v["containerPath"].rstrip("/") + "/" for v in c.inputs.get("volumes", [])]
+        for up in c.inputs["uploads"]:
+            assert any(up["file"].startswith(m) for m in mounts), (c.name, up["file"], mounts)
+            checked += 1
+    assert checked >= 8  # proxy (conf, cert, key), prometheus (2), grafana (3), backup scripts...
+
+
+def test_exporters_have_no_docker_healthcheck_but_kubernetes_probes():
+    from .support import CONTAINER
+
+    dev = {c.name: c for c in record("dev").by_type(CONTAINER)}
+    assert "healthcheck" not in dev["redis-exporter"].inputs and "wait" not in dev["redis-exporter"].inputs
+    prod = record("prod")
+    dep = next(x for x in prod.resources if x.name == "redis-exporter-deployment")
+    assert dep.inputs["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/metrics"
