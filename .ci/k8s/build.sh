@@ -103,7 +103,7 @@ else
   log "pause image cached"
 fi
 if [ ! -f "$K8S_IMAGES/busybox.tar" ]; then
-  if [ ! -x /bin/busybox ] || ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then
+  if [ ! -x /bin/busybox ] || ! grep -q 'statically linked' <<<"$(file -L /bin/busybox 2>/dev/null)"; then
     dpkg -s busybox-static >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static >/dev/null
   fi
   bb=/bin/busybox

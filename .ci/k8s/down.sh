@@ -15,24 +15,29 @@ CTR="ctr --address $CD/containerd.sock -n k8s.io"
 
 pid_of() { [ -f "$S/pids/$1.pid" ] && cat "$S/pids/$1.pid"; }
 alive() { local p; p=$(pid_of "$1") && kill -0 "$p" 2>/dev/null; }
-stop() { # NAME: SIGTERM the process, wait up to 5 s, then SIGKILL
-  local name=$1 p i t
-  p=$(pid_of "$name") || return 0
+stop() { # NAME...: SIGTERM the processes together, wait up to 5 s for all, then SIGKILL
+  local name p i t pids=() names=()
   t=$(date +%s.%N)
-  if kill -0 "$p" 2>/dev/null; then
-    kill -TERM "$p" 2>/dev/null
-    for i in $(seq 1 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.25; done
-    if kill -0 "$p" 2>/dev/null; then log "$name ($p) did not stop: SIGKILL"; kill -KILL "$p" 2>/dev/null; sleep 0.5; fi
-  fi
-  rm -f "$S/pids/$name.pid"
-  log "stopped $name ($p) in $(since "$t")s"
+  for name in "$@"; do
+    p=$(pid_of "$name") || continue
+    kill -TERM "$p" 2>/dev/null && { pids+=("$p"); names+=("$name"); }
+    rm -f "$S/pids/$name.pid"
+  done
+  [ ${#pids[@]} -gt 0 ] || return 0
+  for i in $(seq 1 20); do
+    kill -0 "${pids[@]}" 2>/dev/null || break   # true while any is alive
+    sleep 0.25
+  done
+  for p in "${pids[@]}"; do
+    kill -0 "$p" 2>/dev/null && { log "PID $p did not stop: SIGKILL"; kill -KILL "$p" 2>/dev/null; }
+  done
+  log "stopped ${names[*]} in $(since "$t")s"
 }
 since() { python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$1"; }
 
 # 1. No new pods: stop the controllers and the scheduler, then delete every pod so the kubelet
 #    stops them cleanly (CNI teardown included).
-stop kube-controller-manager
-stop kube-scheduler
+stop kube-controller-manager kube-scheduler
 if alive kube-apiserver && alive kubelet && alive containerd; then
   t=$(date +%s.%N)
   $KUBECTL delete pods --all --all-namespaces --grace-period=1 --wait=false >/dev/null 2>&1
@@ -44,9 +49,7 @@ if alive kube-apiserver && alive kubelet && alive containerd; then
   log "pods deleted through the API in $(since "$t")s ($n containers left)"
 fi
 # 2. The node agents.
-stop kubelet
-stop kube-proxy
-stop coredns
+stop kubelet kube-proxy coredns
 # 3. Whatever containers are left: kill and delete through containerd, then stop containerd.
 if alive containerd; then
   for t in $($CTR tasks ls -q 2>/dev/null); do $CTR tasks kill -s SIGKILL "$t" >/dev/null 2>&1; done
@@ -58,13 +61,12 @@ stop containerd
 # Shims of this containerd (their command line names its socket under $S) outlive it when it is
 # killed; stop those specific PIDs.
 for d in /proc/[0-9]*; do
-  if tr '\0' ' ' 2>/dev/null < "$d/cmdline" | grep -q -- "containerd-shim.* -address $CD/containerd.sock"; then
+  if grep -q -- "containerd-shim.* -address $CD/containerd.sock" <<<"$(tr '\0' ' ' 2>/dev/null < "$d/cmdline")"; then
     kill -KILL "${d#/proc/}" 2>/dev/null && log "killed leftover shim ${d#/proc/}"
   fi
 done
 # 4. The control plane.
-stop kube-apiserver
-stop etcd
+stop kube-apiserver etcd
 # Any other process of this cluster (for example one whose PID file was lost): a cluster component
 # whose command line names a path in the state dir.
 for d in /proc/[0-9]*; do
@@ -72,12 +74,13 @@ for d in /proc/[0-9]*; do
   [ "$p" = $$ ] && continue
   exe=$(tr '\0' '\n' 2>/dev/null < "$d/cmdline" | head -1); exe=${exe##*/}
   case "$exe" in etcd|kube-apiserver|kube-controller-manager|kube-scheduler|containerd|kubelet|kube-proxy|coredns) ;; *) continue ;; esac
-  if tr '\0' '\n' 2>/dev/null < "$d/cmdline" | grep -q "^\(--[a-z-]*=\)\?$S/"; then
+  if grep -q "^\(--[a-z-]*=\)\?$S/" <<<"$(tr '\0' '\n' 2>/dev/null < "$d/cmdline")"; then
     log "stopping leftover cluster process $p: $(tr '\0' ' ' 2>/dev/null < "$d/cmdline" | cut -c1-100)"
     kill -TERM "$p" 2>/dev/null; sleep 1; kill -KILL "$p" 2>/dev/null
   fi
 done
 
+log "processes stopped ($(since "$T0")s)"
 # 5. Network: kube-proxy's and kubelet's iptables rules, the pod bridge.
 if [ -x "$K8S_BIN/kube-proxy" ]; then
   "$K8S_BIN/kube-proxy" --cleanup --proxy-mode=iptables >"$S/logs/kube-proxy-cleanup.log" 2>&1 || true
@@ -99,6 +102,7 @@ for v in $(ip -o link show type veth 2>/dev/null | awk -F': ' '{print $2}' | sed
   [ "$(cat /sys/class/net/$v/master/uevent 2>/dev/null | sed -n 's/^INTERFACE=//p')" = "$CNI_BRIDGE" ] && ip link del "$v"
 done
 
+log "iptables rules and pod bridge removed ($(since "$T0")s)"
 # 6. Kernel settings back to what they were before up.sh.
 if [ -f "$S/sysctl.saved" ]; then
   while IFS== read -r k v; do sysctl -qw "$k=$v" 2>/dev/null; done < "$S/sysctl.saved"
@@ -112,5 +116,6 @@ done
 for c in /sys/fs/cgroup/*/kubepods; do
   [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null
 done
+log "mounts under $S released ($(since "$T0")s)"
 rm -rf "$S" || { log "could not remove all of $S"; exit 1; }
 log "cluster stopped and $S removed in $(since "$T0")s"

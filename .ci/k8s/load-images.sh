@@ -28,7 +28,7 @@ for img in "$@"; do
   want=$img
   case "$want" in */*) ;; *) want=localhost/$want ;; esac
   case "${want##*/}" in *:*) ;; *) want=$want:latest ;; esac
-  if ! $CTR images ls -q | grep -qxF "$want"; then
+  if ! grep -qxF "$want" <<<"$($CTR images ls -q)"; then
     got=$(echo "$out" | sed -n 's/^unpacking \([^ ]*\) .*/\1/p' | head -1)
     [ -n "$got" ] && $CTR images tag "$got" "$want" >/dev/null || die "imported $img but cannot find it as $want (ctr said: $out)"
   fi

@@ -69,7 +69,7 @@ sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || log "warning: bri
 
 start() { # NAME CMD...: run in its own session, log to logs/NAME.log, pid in pids/NAME.pid
   local name=$1; shift
-  setsid "$@" >"$S/logs/$name.log" 2>&1 < /dev/null &
+  setsid "$@" >"$S/logs/$name.log" 2>&1 < /dev/null 9>&- &   # 9 is the lock: not inherited
   echo $! > "$S/pids/$name.pid"
 }
 wait_for() { # SECONDS DESCRIPTION CMD...
@@ -267,8 +267,9 @@ CTR="ctr --address $CD/containerd.sock -n k8s.io"
 wait_for 30 "containerd" $CTR version
 $CTR images import --snapshotter "$SNAPSHOTTER" "$K8S_IMAGES/pause.tar" >/dev/null
 $CTR images import --snapshotter "$SNAPSHOTTER" "$K8S_IMAGES/busybox.tar" >/dev/null
-$CTR images ls -q | grep -qx "$PAUSE_IMAGE" || die "pause image not imported"
-$CTR images ls -q | grep -qx "$BUSYBOX_IMAGE" || die "busybox image not imported"
+images=$($CTR images ls -q)
+grep -qxF "$PAUSE_IMAGE" <<<"$images" || die "pause image not imported"
+grep -qxF "$BUSYBOX_IMAGE" <<<"$images" || die "busybox image not imported"
 
 # The pod bridge exists before the first pod so that CoreDNS can bind to its gateway address.
 ip link show "$CNI_BRIDGE" >/dev/null 2>&1 || ip link add "$CNI_BRIDGE" type bridge
@@ -384,7 +385,7 @@ until pod_done; do
   fi
   sleep 0.5
 done
-$KUBECTL -n default logs berth-dns-check | grep -q 'Address.*10\.96\.0\.1' || die "DNS answer for kubernetes.default is not 10.96.0.1"
+grep -q 'Address.*10\.96\.0\.1' <<<"$($KUBECTL -n default logs berth-dns-check)" || die "DNS answer for kubernetes.default is not 10.96.0.1"
 $KUBECTL -n default delete pod berth-dns-check --wait=false >/dev/null
 log "DNS from a pod: ok ($(elapsed "$T_START")s)"
 
