@@ -38,7 +38,7 @@ fi
 # --- packages ---------------------------------------------------------------------------------
 need=()
 for p in etcd-server containerd containernetworking-plugins runc iptables conntrack socat ethtool \
-         iproute2 openssl kmod util-linux mount; do
+         iproute2 openssl kmod util-linux mount curl; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -49,7 +49,7 @@ if [ ${#need[@]} -gt 0 ]; then
       || die "apt-get install failed, see /tmp/berth-k8s-apt.log"
   fi
 fi
-for p in etcd containerd containerd-shim-runc-v2 runc ctr iptables conntrack; do
+for p in etcd containerd containerd-shim-runc-v2 runc ctr iptables conntrack curl flock; do
   command -v "$p" >/dev/null || die "$p not found after install"
 done
 
