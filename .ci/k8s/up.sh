@@ -23,7 +23,7 @@ alive() { [ -f "$S/pids/$1.pid" ] && kill -0 "$(cat "$S/pids/$1.pid")" 2>/dev/nu
 healthy() {
   [ -f "$S/kubeconfig" ] || return 1
   for p in $PROCS; do alive "$p" || return 1; done
-  [ "$($KUBECTL get node localhost -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+  [ "$($KUBECTL --request-timeout=10s get node localhost -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
 }
 if [ -d "$S" ]; then
   if healthy; then

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import subprocess
 import time
 import urllib.request
@@ -243,6 +244,8 @@ def test_port_forward_on_loopback(ns, web):
         text=True,
     )
     try:
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready, "kubectl port-forward printed nothing in 30 s"
         line = proc.stdout.readline()  # "Forwarding from 127.0.0.1:NNNNN -> 8080"
         m = re.search(r"127\.0\.0\.1:(\d+) -> 8080", line)
         assert m, f"unexpected port-forward output: {line!r}"
