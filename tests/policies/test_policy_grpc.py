@@ -55,11 +55,9 @@ def engine():
     server.stop(0)
 
 
-@pytest.fixture(scope="module")
-def analyzer(engine):
-    _fake, address = engine
-    env = {**os.environ, "PULUMI_PROJECT": "berth", "PULUMI_STACK": "prod", "PULUMI_DRY_RUN": "true",
-           "PULUMI_CONFIG": json.dumps({"berth:environment": "prod", "berth:target": "kubernetes"})}
+def _start(address, stack, config):
+    env = {**os.environ, "PULUMI_PROJECT": "berth", "PULUMI_STACK": stack, "PULUMI_DRY_RUN": "true",
+           "PULUMI_CONFIG": json.dumps(config)}
     proc = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", address, "."], cwd=PACK, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     line = proc.stdout.readline().decode().strip()
@@ -68,6 +66,24 @@ def analyzer(engine):
         raise AssertionError(f"policy pack did not print its port: {line!r}\n{proc.stderr.read().decode()}")
     channel = grpc.insecure_channel(f"127.0.0.1:{line}")
     grpc.channel_ready_future(channel).result(timeout=20)
+    return proc, channel
+
+
+@pytest.fixture(scope="module")
+def analyzer(engine):
+    _fake, address = engine
+    proc, channel = _start(address, "prod", {"berth:environment": "prod", "berth:target": "kubernetes"})
+    yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    channel.close()
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def dev_analyzer(engine):
+    """The pack as started for the dev stack (the CLI passes that stack's config)."""
+    _fake, address = engine
+    proc, channel = _start(address, "dev", {"berth:environment": "dev", "berth:target": "docker"})
     yield analyzer_pb2_grpc.AnalyzerStub(channel)
     channel.close()
     proc.terminate()
@@ -195,3 +211,49 @@ def test_configure_changes_config_and_enforcement(analyzer):
 def test_the_pack_did_not_need_the_engine(engine):
     fake, _ = engine
     assert [m for sev, m in fake.logs if "error" in m.lower()] == []
+
+
+# ---------------------------------------------------------------- as the engine does, for whole stacks
+
+
+def _engine_pass(stub, resources):
+    """What the engine does during a preview: Analyze each resource as it is registered, then
+    AnalyzeStack once. Returns every mandatory diagnostic as (policy, urn)."""
+    found = []
+    for r in resources:
+        response = stub.Analyze(analyzer_pb2.AnalyzeRequest(
+            type=r["type"], urn=r["urn"], name=r["name"], properties=struct(r["inputs"]),
+            options=analyzer_pb2.AnalyzerResourceOptions(protect=r["protect"], parent=r["parent"])))
+        found += [(d.policyName, d.urn or r["urn"], d.message) for d in response.diagnostics
+                  if d.enforcementLevel == analyzer_pb2.MANDATORY]
+    response = stub.AnalyzeStack(stack_request(resources))
+    found += [(d.policyName, d.urn, d.message) for d in response.diagnostics
+              if d.enforcementLevel == analyzer_pb2.MANDATORY]
+    return found
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_own_stack_passes_every_analyze_call(analyzer, dev_analyzer, stack):
+    resources = [r.to_json() for r in record(stack).resources]
+    assert len(resources) > 30
+    assert _engine_pass(dev_analyzer if stack == "dev" else analyzer, resources) == []
+
+
+def test_every_insecure_variant_is_blocked_over_grpc(analyzer, dev_analyzer):
+    """The same insecure variants as tests/policies/test_policy_stacks.py, through the protocol:
+    each one gets its rule's mandatory diagnostic, with a message that says how to fix it."""
+    import copy
+
+    from test_policy_stacks import VARIANTS
+
+    base = {s: [r.to_json() for r in record(s).resources] for s in ("dev", "prod")}
+    missed = []
+    for (stack, what), (mutate, policy) in VARIANTS.items():
+        rs = copy.deepcopy(base[stack])
+        mutate(rs)
+        stub = dev_analyzer if stack == "dev" else analyzer
+        hits = [m for p, _u, m in _engine_pass(stub, rs) if p == policy]
+        if not hits or "Fix:" not in hits[0]:
+            missed.append(f"{stack}: {what} -> {policy}")
+    assert missed == [], missed
+    assert len(VARIANTS) >= 30
