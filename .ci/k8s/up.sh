@@ -56,10 +56,10 @@ done
 mkdir -p "$S"/{logs,pids,pki,etcd,containerd/{root,state,certs.d},kubelet,cni/{net.d,ipam},pv,run}
 chmod 755 "$S"
 
-# Kernel settings the pod network needs; the previous values are restored by down.sh.
+# Settings the kubelet and kube-proxy change are restored by down.sh. IP forwarding and
+# bridge-nf-call-iptables, which the pod network needs, stay on (Podman's networks need them too).
 : > "$S/sysctl.saved"
-for k in net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables vm.overcommit_memory kernel.panic \
-         kernel.panic_on_oops net.ipv4.conf.all.route_localnet; do
+for k in vm.overcommit_memory kernel.panic kernel.panic_on_oops net.ipv4.conf.all.route_localnet; do
   v=$(sysctl -n "$k" 2>/dev/null) && echo "$k=$v" >> "$S/sysctl.saved"
 done
 modprobe br_netfilter 2>/dev/null || true
