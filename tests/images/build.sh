@@ -29,7 +29,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LIB="$HERE/lib"
 CACHE="${BERTH_CACHE:-/var/cache/berth}"
 SUITE="${BERTH_DEBIAN_SUITE:-bookworm}"
-ALL_IMAGES=(postgres redis nginx testapp backup prometheus postgres-exporter redis-exporter grafana-standin)
+ALL_IMAGES=(postgres redis nginx testapp backup prometheus postgres-exporter redis-exporter grafana-standin pushgateway)
 
 if [ -z "${BERTH_APT_SOURCES:-}" ]; then
   for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
@@ -88,7 +88,7 @@ build_one() {
     log "$name: building (hash $hash)"
     build_rootfs_and_import "$name" "$dir" "$hash"
     mkdir -p "$CACHE/images"
-    rm -f "$CACHE/images/$name-"*.tar
+    rm -f "$CACHE/images/$name-"????????????????.tar   # older hashes of this image only
     podman save -q -m --format docker-archive -o "$tarball.tmp" "${TAGS[@]}"
     mv "$tarball.tmp" "$tarball"
     action="built"

@@ -1,6 +1,7 @@
 # localhost/berth-grafana-standin:1 - NOT Grafana (Grafana can't be obtained here). A tiny Python server
-# on :3000 that, at start-up, parses every YAML/JSON file under /etc/grafana/provisioning and
-# /var/lib/grafana/dashboards (and the dashboard folders named by provisioning providers) and exits 1
+# on :3000 that, at start-up, parses every YAML/JSON file under /etc/grafana/provisioning,
+# /etc/grafana/dashboards, /var/lib/grafana/dashboards (and the dashboard folders named by
+# provisioning providers) and exits 1
 # if one doesn't parse; then serves GET /api/health -> {"database": "ok", ...}. uid 472 like Grafana.
 PACKAGES=(python3 python3-yaml)
 TAGS=(localhost/berth-grafana-standin:1)
@@ -15,7 +16,7 @@ CHANGES=(
 )
 customize() {
   local root="$1"
-  mkdir -p "$root/var/lib/grafana/dashboards" "$root/etc/grafana/provisioning"
+  mkdir -p "$root/etc/grafana/dashboards" "$root/etc/grafana/provisioning" "$root/var/lib/grafana/dashboards"
   chown -R 472:0 "$root/var/lib/grafana"
   chmod 0755 "$root/usr/local/bin/grafana-standin"
 }

@@ -1,6 +1,7 @@
 # localhost/berth-prometheus:2 - Debian's prometheus 2.42 (with promtool). Like prom/prometheus:
-# ENTRYPOINT prometheus, CMD = its flags (so a command of only flags replaces them), uid 65534.
-PACKAGES=(prometheus)
+# ENTRYPOINT prometheus, CMD = its flags (so a command of only flags replaces them), uid 65534; busybox
+# wget as in the official (busybox-based) image, for HTTP health checks.
+PACKAGES=(prometheus busybox)
 TAGS=(localhost/berth-prometheus:2)
 CHANGES=(
   'ENTRYPOINT ["/usr/bin/prometheus"]'
@@ -18,4 +19,6 @@ customize() {
   mkdir -p "$root/usr/share/prometheus/console_libraries" "$root/usr/share/prometheus/consoles"
   # ~210 MB of raw tz source data that the web UI (which loads the bundled .js files) never reads.
   rm -rf "$root/usr/share/javascript/moment-timezone/data"
+  # Debian's busybox installs no applet links: wget (health checks) as in the official busybox base.
+  ln -sf /bin/busybox "$root/usr/bin/wget"
 }
