@@ -61,7 +61,8 @@ stop containerd
 # Shims of this containerd (their command line names its socket under $S) outlive it when it is
 # killed; stop those specific PIDs.
 for d in /proc/[0-9]*; do
-  if grep -q -- "containerd-shim.* -address $CD/containerd.sock" <<<"$(tr '\0' ' ' 2>/dev/null < "$d/cmdline")"; then
+  mapfile -d '' -t argv 2>/dev/null < "$d/cmdline" || continue
+  if [[ "${argv[0]:-}" == *containerd-shim* && " ${argv[*]} " == *" -address $CD/containerd.sock "* ]]; then
     kill -KILL "${d#/proc/}" 2>/dev/null && log "killed leftover shim ${d#/proc/}"
   fi
 done
@@ -72,10 +73,13 @@ stop kube-apiserver etcd
 for d in /proc/[0-9]*; do
   p=${d#/proc/}
   [ "$p" = $$ ] && continue
-  exe=$(tr '\0' '\n' 2>/dev/null < "$d/cmdline" | head -1); exe=${exe##*/}
+  mapfile -d '' -t argv 2>/dev/null < "$d/cmdline" || continue
+  exe=${argv[0]:-}; exe=${exe##*/}
   case "$exe" in etcd|kube-apiserver|kube-controller-manager|kube-scheduler|containerd|kubelet|kube-proxy|coredns) ;; *) continue ;; esac
-  if grep -q "^\(--[a-z-]*=\)\?$S/" <<<"$(tr '\0' '\n' 2>/dev/null < "$d/cmdline")"; then
-    log "stopping leftover cluster process $p: $(tr '\0' ' ' 2>/dev/null < "$d/cmdline" | cut -c1-100)"
+  mine=0
+  for a in "${argv[@]}"; do [[ "$a" == "$S/"* || "$a" == --*=*"$S/"* ]] && mine=1; done
+  if [ "$mine" = 1 ]; then
+    log "stopping leftover cluster process $p: ${argv[*]:0:4}"
     kill -TERM "$p" 2>/dev/null; sleep 1; kill -KILL "$p" 2>/dev/null
   fi
 done
