@@ -288,6 +288,7 @@ def test_c_app_image_and_env_change_recreates_only_app_containers(env):
     cfg["berth:services"]["api"]["env"]["LOG_LEVEL"] = "debug"
     env.write(cfg)
     rep = env.apply("c: testapp:1 → :2, LOG_LEVEL=debug")
+    env.facts["image_change_apply_seconds"] = rep.seconds
     assert set(rep.recreated) == APP_CONTAINERS, rep.recreated
     assert rep.created == []
     after = container_ids(env)
@@ -352,6 +353,50 @@ def test_e_backup_dump_retention_and_restore_into_fresh_database(env):
     assert psql(env, f"SELECT value FROM items WHERE id = {int(item['id'])}") == item["value"]
 
 
+# ---------------------------------------------------------------- f: monitoring
+
+
+def _json_in(env: Env, container: str, url: str) -> Any:
+    """GET a container-local URL from inside the container (nothing of it is published)."""
+    return json.loads(exec_in(env, container, ["wget", "-q", "-O", "-", url]))
+
+
+def test_f_prometheus_scrapes_app_exporters_and_pushgateway(env):
+    rec = env.record()
+    prom = f"{PREFIX}-prometheus"
+    deadline = time.monotonic() + 90  # scrape interval 15 s; a target is "up" after its first scrape
+    while True:
+        targets = _json_in(env, prom, "http://127.0.0.1:9090/api/v1/targets?state=active")["data"]["activeTargets"]
+        health = {t["labels"].get("job"): t["health"] for t in targets}
+        if health and all(h == "up" for h in health.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    log(f"[f] prometheus targets: {health}")
+    errors = {t["labels"].get("job"): t.get("lastError") for t in targets if t["health"] != "up"}
+    assert not errors, errors
+    jobs = set(health)
+    assert {"api", "db-exporter", "redis-exporter", "pushgateway", "prometheus"} <= jobs, jobs
+    # The alert rules the stack generated were loaded.
+    groups = _json_in(env, prom, "http://127.0.0.1:9090/api/v1/rules")["data"]["groups"]
+    assert groups and all(g["rules"] for g in groups), groups
+    assert rec.by_type("docker:index/container:Container")
+
+
+def test_f_grafana_standin_health_and_provisioned_datasource(env):
+    graf = f"{PREFIX}-grafana"
+    c = env.client.containers.get(graf)
+    assert env.applier.run_healthcheck(graf) == "healthy"
+    code, out = c.exec_run(["python3", "-c", "import urllib.request,sys;"
+                            "[sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:3000'+p, timeout=5).read().decode()+'\\n')"
+                            " for p in ('/api/health', '/api/datasources', '/api/search')]"])
+    text = out.decode(errors="replace")
+    assert code == 0, text
+    health, datasources, dashboards = (json.loads(line) for line in text.strip().splitlines())
+    assert health["database"] == "ok"
+    assert [d.get("url") for d in datasources] == ["http://prometheus:9090"], datasources
+    assert dashboards, "the provisioned dashboard was not found"
+
+
 # ---------------------------------------------------------------- g: destroy
 
 
@@ -387,9 +432,25 @@ def test_g_prod_like_destroy_keeps_protected_volumes(env, tmp_path):
         force_cleanup(env.client, f"berth-{STACK}prod")
 
 
+# ---------------------------------------------------------------- uploads as the provider sends them
+
+
+def test_zz_uploads_as_the_provider_sends_them_are_accepted_by_docker(env):
+    """pulumi-docker (terraform-provider-docker) sends each upload as one tar entry named by the
+    file's absolute path and extracts it at ``/`` (CopyToContainer(ctx, id, "/", ...)). Docker checks the
+    extraction point: ``/`` is never inside a volume, so a read-only-root container's uploads are refused
+    ("container rootfs is marked read-only"), config volumes or not. Podman accepts it, so the applier
+    uploads into the mounted directories instead and records here what Docker would refuse."""
+    refused = env.applier.provider_upload_refusals
+    assert not refused, ("on Docker the provider's uploads into these read-only-root containers are refused "
+                         f"(extraction at '/'): {refused}")
+
+
+
 def test_zz_report(env):
     """Timings for the issue's note (printed; -s or -rA shows them)."""
-    lines = [f"apply to healthy: {env.facts.get('apply_seconds')}s; second apply: {env.facts.get('second_apply_seconds')}s"]
+    lines = [f"apply to healthy: {env.facts.get('apply_seconds')}s; second apply: {env.facts.get('second_apply_seconds')}s; "
+             f"image change apply (c): {env.facts.get('image_change_apply_seconds')}s"]
     first = env.reports.get("a: first apply")
     if first:
         for t in sorted(first.timings.values(), key=lambda t: t.health_seconds or 0):

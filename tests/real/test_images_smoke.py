@@ -46,6 +46,7 @@ IMAGES = {
     "postgres_exporter": "localhost/berth-postgres-exporter:1",
     "redis_exporter": "localhost/berth-redis-exporter:1",
     "grafana": "localhost/berth-grafana-standin:1",
+    "pushgateway": "localhost/berth-pushgateway:1",
 }
 PG_USER, PG_PASSWORD, PG_DB = "berth", "pg-secret-1", "smoke"
 REDIS_PASSWORD = "redis-secret-1"
@@ -460,6 +461,32 @@ def test_prometheus_image(env):
     port = host_port(c, "9090/tcp")
     wait_for("prometheus /-/ready", lambda: http(f"http://127.0.0.1:{port}/-/ready")[0] == 200, timeout=60)
     assert exec_ok(c, ["id", "-u"]).strip() == "65534"
+
+
+def test_busybox_wget_for_http_health_checks(env):
+    """Like the official busybox-based images, these have wget: the stacks' CMD-SHELL HTTP checks run."""
+    for key in ("prometheus", "postgres_exporter", "pushgateway"):
+        code, out = env.run_once(IMAGES[key], f"wget-{key.replace('_', '-')}", ["-c", "command -v wget && wget --help 2>&1 | head -1"],
+                                 entrypoint=["/bin/sh"], timeout=30)
+        assert code == 0 and "BusyBox" in out, (key, out)
+
+
+def test_pushgateway_image(env):
+    """The stack's command: flags only (ENTRYPOINT pushgateway), uid 65534, /-/healthy through wget
+    (the stack's health check), a pushed metric is served and persisted to the file."""
+    c = env.create(IMAGES["pushgateway"], "pushgateway",
+                   command=["--persistence.file=/pushgateway/pushgateway.db", "--persistence.interval=1s",
+                            "--web.listen-address=:9091"],
+                   ports={"9091/tcp": ("127.0.0.1",)})
+    base = f"http://127.0.0.1:{host_port(c, '9091/tcp')}"
+    wait_for("pushgateway /-/healthy", lambda: http(f"{base}/-/healthy")[0] == 200, timeout=60)
+    exec_ok(c, ["sh", "-c", "wget -q -O /dev/null http://127.0.0.1:9091/-/healthy"])
+    assert exec_ok(c, ["id", "-u"]).strip() == "65534"
+    status, body = http(f"{base}/metrics/job/berth_backup/instance/db", data=b"berth_backup_last_success 42\n",
+                        headers={"Content-Type": "text/plain"})
+    assert status in (200, 202), (status, body)
+    assert "berth_backup_last_success" in http(f"{base}/metrics")[1]
+    wait_for("persistence file", lambda: c.exec_run(["test", "-s", "/pushgateway/pushgateway.db"])[0] == 0, timeout=30)
 
 
 def test_exporters(env, postgres, redis_server):

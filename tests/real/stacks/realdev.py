@@ -1,5 +1,6 @@
 """Generate the ``realdev`` stack: the repo's ``Pulumi.dev.yaml`` with ONLY image settings pointed at the
-local test images (tests/images/) and the proxy's host ports moved to free loopback ports.
+local test images (tests/images/), the proxy's host ports moved to free loopback ports and the proxy's
+resolver off (the test image's nginx 1.22 lacks the `resolve` upstream parameter).
 
     python tests/real/stacks/realdev.py OUT_DIR [--http-port N --https-port N]
 
@@ -59,6 +60,10 @@ def realdev_config(dev: dict[str, Any], http_port: int, https_port: int, app_ima
         proxy["http_port"] = http_port
         proxy["https_port"] = https_port
         proxy["bind_address"] = "127.0.0.1"
+        # The test image's nginx is Debian's 1.22: the `resolve` upstream parameter that the default
+        # resolver uses needs nginx >= 1.27.3, so names are resolved once at start (an image-version
+        # setting, like the image itself).
+        proxy["resolver"] = None
     for backup in (cfg.get("berth:backups") or {}).values():
         backup["image"] = IMAGES["backup"]
     mon = cfg.get("berth:monitoring")
