@@ -86,9 +86,11 @@ def monitoring_workloads(
         # Backup jobs are short-lived: they push their success time here (BackupTooOld alert).
         out.append(Workload(
             name=PUSHGATEWAY, role=Role.MONITORING, image=spec.pushgateway_image, kind=Kind.STATEFUL,
-            command=("--persistence.file=/data/pushgateway.db", "--persistence.interval=1m", "--web.listen-address=:9091"),
+            # /pushgateway is the official image's working directory, owned by its user (65534).
+            command=("--persistence.file=/pushgateway/pushgateway.db", "--persistence.interval=1m",
+                     "--web.listen-address=:9091"),
             ports=(Port("http", 9091),),
-            volumes=(DataVolume("pushgateway-data", "/data", "1Gi"),),
+            volumes=(DataVolume("pushgateway-data", "/pushgateway", "1Gi"),),
             tmpfs=("/tmp",),
             health=Probe(path="/-/healthy", port=9091, interval=15, timeout=5, retries=5, start_period=10),
             resources=SMALL, user=65534, group=65534, stateful_data=True,

@@ -75,25 +75,13 @@ def volume_name(ctx: DockerContext, volume: str) -> str:
     return f"{ctx.prefix}-{volume}"
 
 
-def config_dirs(w: Workload) -> list[str]:
-    """Directories that hold the workload's generated files, outermost only.
-
-    Docker refuses to copy files into a container whose root filesystem is read-only unless the
-    path is on a volume, so each of these becomes a small named volume (seeded from the image's
-    own content at that path on first use) and the files are uploaded into it."""
-    if not w.files or not w.read_only_root:
-        return []
-    dirs = sorted({f.path.rsplit("/", 1)[0] or "/" for f in w.files}, key=lambda d: (d.count("/"), d))
-    out: list[str] = []
-    for d in dirs:
-        if not any(d == o or d.startswith(o.rstrip("/") + "/") for o in out):
-            out.append(d)
-    return sorted(out)
-
-
-def config_volume_name(ctx: "DockerContext", w: Workload, directory: str) -> str:
-    slug = directory.strip("/").replace("/", "-").replace(".", "-") or "root"
-    return f"{ctx.prefix}-{w.name}-cfg-{slug}"
+def read_only_root(w: Workload) -> bool:
+    """Docker refuses to copy files into a container whose root filesystem is read-only (the
+    provider sends uploads as one archive extracted at "/", which is never on a volume), so a
+    workload that receives generated files keeps a writable root layer on Docker. It still runs as
+    a non-root user with no capabilities and no-new-privileges; Kubernetes mounts the same files
+    from ConfigMaps/Secrets and keeps the root read-only."""
+    return w.read_only_root and not w.files
 
 
 def replica_count(w: Workload) -> int:
@@ -121,7 +109,7 @@ def container_args(ctx: DockerContext, w: Workload, index: int = 0) -> dict[str,
         "labels": [{"label": k, "value": v} for k, v in sorted(labels.items())],
         "restart": "no" if w.one_shot else "unless-stopped",
         "must_run": not w.one_shot,
-        "read_only": w.read_only_root,
+        "read_only": read_only_root(w),
         # mode=1777 like /tmp: a non-root user must be able to write (e.g. postgres' socket lock file).
         "tmpfs": {p: "rw,noexec,nosuid,size=64m,mode=1777" for p in w.tmpfs} or None,
         "memory": memory_mib(w.resources.memory_limit),
@@ -147,8 +135,6 @@ def container_args(ctx: DockerContext, w: Workload, index: int = 0) -> dict[str,
             for p in w.publish
         ]
     volumes = [{"volume_name": volume_name(ctx, v.name), "container_path": v.path, "read_only": False} for v in w.volumes]
-    volumes += [{"volume_name": config_volume_name(ctx, w, d), "container_path": d, "read_only": False}
-                for d in config_dirs(w)]
     if volumes:
         args["volumes"] = volumes
     if w.files:
@@ -265,15 +251,6 @@ class DockerTarget:
                 )
             )
             volumes.append(self._volumes[v.name])
-        for d in config_dirs(w):
-            # Generated files live here (see config_dirs); re-uploaded on every container creation.
-            volumes.append(Volume(
-                f"{w.name}-cfg-{d.strip('/').replace('/', '-') or 'root'}",
-                name=config_volume_name(self.ctx, w, d),
-                labels=[{"label": "berth.stack", "value": self.prefix}, {"label": "berth.workload", "value": w.name},
-                        {"label": "berth.config", "value": "true"}],
-                opts=self._opts(parent),
-            ))
         image = self.image(w.image, parent)
         containers = []
         n = replica_count(w)
