@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import re
 from enum import Enum
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 NAMESPACE = "berth"
 
@@ -47,6 +47,16 @@ class Environment(str, Enum):
     DEV = "dev"
     STAGING = "staging"
     PROD = "prod"
+
+
+def _size(v: str) -> str:
+    if not _MEM_RE.match(str(v)):
+        raise ValueError("must be a size such as 10Gi or 512Mi")
+    return str(v)
+
+
+#: A volume size (Kubernetes quantity in Mi or Gi), checked wherever storage is configured.
+Size = Annotated[str, AfterValidator(_size)]
 
 
 class _Model(BaseModel):
@@ -169,17 +179,10 @@ class DatabaseSpec(_Model):
     image: Optional[str] = Field(None, description="Image override; defaults to the official image for the version.")
     database: Optional[str] = Field(None, description="Database name; defaults to the config key.")
     user: Optional[str] = Field(None, description="Owner role; defaults to the config key.")
-    storage: str = Field("10Gi", description="Volume size (Kubernetes PVC request).")
+    storage: Size = Field("10Gi", description="Volume size (Kubernetes PVC request).")
     replica: bool = Field(False, description="Postgres only: add a streaming-replication read replica.")
     resources: Resources = Resources(cpu="250m", memory="256Mi", cpu_limit="1", memory_limit="1Gi")
     settings: dict[str, str] = Field(default_factory=dict, description="postgres -c key=value settings.")
-
-    @field_validator("storage")
-    @classmethod
-    def _storage(cls, v: str) -> str:
-        if not _MEM_RE.match(v):
-            raise ValueError("must be a size such as 10Gi or 512Mi")
-        return v
 
     @model_validator(mode="after")
     def _replica_engine(self) -> "DatabaseSpec":
@@ -194,7 +197,7 @@ class CacheSpec(_Model):
     engine: Literal["redis"] = "redis"
     version: str = "7.2"
     image: Optional[str] = None
-    storage: str = "1Gi"
+    storage: Size = "1Gi"
     maxmemory: Optional[str] = Field(None, description="e.g. 256mb; eviction policy allkeys-lru when set.")
     resources: Resources = Resources(cpu="100m", memory="128Mi", cpu_limit="500m", memory_limit="512Mi")
 
@@ -211,15 +214,8 @@ class BrokerSpec(_Model):
     image: Optional[str] = Field(None, description="Image override (keep rabbitmq-diagnostics for the health check).")
     user: Optional[str] = Field(None, description="Default user; defaults to the config key.")
     vhost: Optional[str] = Field(None, description="Default virtual host; defaults to the config key.")
-    storage: str = Field("2Gi", description="Volume size for /var/lib/rabbitmq (queues, Erlang cookie).")
+    storage: Size = Field("2Gi", description="Volume size for /var/lib/rabbitmq (queues, Erlang cookie).")
     resources: Resources = Resources(cpu="100m", memory="256Mi", cpu_limit="1", memory_limit="512Mi")
-
-    @field_validator("storage")
-    @classmethod
-    def _storage(cls, v: str) -> str:
-        if not _MEM_RE.match(v):
-            raise ValueError("must be a size such as 2Gi or 512Mi")
-        return v
 
 
 class GraphDatabaseSpec(_Model):
@@ -233,17 +229,10 @@ class GraphDatabaseSpec(_Model):
     engine: Literal["neo4j"] = "neo4j"
     version: str = Field("4.4", description="Neo4j version; the image is neo4j:<version>.")
     image: Optional[str] = Field(None, description="Image override.")
-    storage: str = Field("10Gi", description="Volume size for /data.")
+    storage: Size = Field("10Gi", description="Volume size for /data.")
     heap: str = Field("512m", description="JVM heap (dbms.memory.heap.max_size), e.g. 512m or 2g.")
     page_cache: str = Field("256m", description="Page cache (dbms.memory.pagecache.size), e.g. 256m or 1g.")
     resources: Resources = Resources(cpu="250m", memory="1Gi", cpu_limit="1", memory_limit="1536Mi")
-
-    @field_validator("storage")
-    @classmethod
-    def _storage(cls, v: str) -> str:
-        if not _MEM_RE.match(v):
-            raise ValueError("must be a size such as 10Gi or 512Mi")
-        return v
 
     @field_validator("heap", "page_cache")
     @classmethod
@@ -386,7 +375,7 @@ class BackupSpec(_Model):
     tiers: list[BackupTier] = Field(
         default_factory=lambda: [BackupTier(name="daily", schedule="0 2 * * *", keep=7)], min_length=1
     )
-    storage: str = "20Gi"
+    storage: Size = "20Gi"
     s3: Optional[S3Spec] = None
     pre_deploy: bool = Field(False, description="Take a dump before each deploy (a one-shot job).")
     restore_from: Optional[str] = Field(
@@ -406,7 +395,7 @@ class MonitoringSpec(_Model):
     grafana: bool = True
     grafana_path: Optional[str] = Field("/grafana/", description="Route Grafana through the proxy here.")
     retention: str = "15d"
-    storage: str = "10Gi"
+    storage: Size = "10Gi"
 
 
 class LoggingSpec(_Model):
@@ -424,7 +413,7 @@ class LoggingSpec(_Model):
     kibana: bool = Field(True, description="Run Kibana (default on).")
     kibana_path: Optional[str] = Field("/kibana", description="Route Kibana through the proxy here (no trailing slash).")
     heap: str = Field("512m", description="Elasticsearch JVM heap (-Xms/-Xmx), e.g. 512m or 1g.")
-    storage: str = Field("10Gi", description="Elasticsearch volume size.")
+    storage: Size = Field("10Gi", description="Elasticsearch volume size.")
     resources: Resources = Resources(cpu="250m", memory="1Gi", cpu_limit="1", memory_limit="2Gi")
 
     @field_validator("kibana_path")

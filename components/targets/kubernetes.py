@@ -539,18 +539,17 @@ def secret_checksum(w: Workload) -> Optional[pulumi.Output[str]]:
 
 
 def _with_secret_checksum(kwargs: dict[str, Any], checksum: pulumi.Output[str]) -> dict[str, Any]:
+    """A copy of the object's inputs with the checksum on its pod template (CronJobs: the job's)."""
     import copy
 
     out = copy.deepcopy({k: v for k, v in kwargs.items() if k != "spec"})
     spec = dict(kwargs["spec"])
+    holder = spec
     if "jobTemplate" in spec:
-        jt = dict(spec["jobTemplate"]); jspec = dict(jt["spec"]); tpl = dict(jspec["template"])
-        tpl["metadata"] = _annotate(tpl.get("metadata", {}), checksum)
-        jspec["template"] = tpl; jt["spec"] = jspec; spec["jobTemplate"] = jt
-    else:
-        tpl = dict(spec["template"])
-        tpl["metadata"] = _annotate(tpl.get("metadata", {}), checksum)
-        spec["template"] = tpl
+        spec["jobTemplate"] = dict(spec["jobTemplate"])
+        spec["jobTemplate"]["spec"] = holder = dict(spec["jobTemplate"]["spec"])
+    holder["template"] = dict(holder["template"])
+    holder["template"]["metadata"] = _annotate(holder["template"].get("metadata", {}), checksum)
     out["spec"] = spec
     return out
 

@@ -13,6 +13,7 @@ engine is configured), but a fake Engine service listens there anyway and record
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -69,25 +70,29 @@ def _start(address, stack, config):
     return proc, channel
 
 
+@contextlib.contextmanager
+def _analyzer(engine, stack, config):
+    _fake, address = engine
+    proc, channel = _start(address, stack, config)
+    try:
+        yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    finally:
+        channel.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def analyzer(engine):
-    _fake, address = engine
-    proc, channel = _start(address, "prod", {"berth:environment": "prod", "berth:target": "kubernetes"})
-    yield analyzer_pb2_grpc.AnalyzerStub(channel)
-    channel.close()
-    proc.terminate()
-    proc.wait(timeout=10)
+    with _analyzer(engine, "prod", {"berth:environment": "prod", "berth:target": "kubernetes"}) as stub:
+        yield stub
 
 
 @pytest.fixture(scope="module")
 def dev_analyzer(engine):
     """The pack as started for the dev stack (the CLI passes that stack's config)."""
-    _fake, address = engine
-    proc, channel = _start(address, "dev", {"berth:environment": "dev", "berth:target": "docker"})
-    yield analyzer_pb2_grpc.AnalyzerStub(channel)
-    channel.close()
-    proc.terminate()
-    proc.wait(timeout=10)
+    with _analyzer(engine, "dev", {"berth:environment": "dev", "berth:target": "docker"}) as stub:
+        yield stub
 
 
 def struct(props, preview=True):

@@ -94,3 +94,20 @@ def test_exporters_have_no_docker_healthcheck_but_kubernetes_probes():
     prod = record("prod")
     dep = next(x for x in prod.resources if x.name == "redis-exporter-deployment")
     assert dep.inputs["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/metrics"
+
+
+@pytest.mark.parametrize("section,body,key", [
+    ("caches", {"redis": {"storage": "1GB"}}, "berth:caches.redis.storage"),
+    ("backups", {"db": {"storage": "lots"}}, "berth:backups.db.storage"),
+    ("monitoring", {"storage": "10G"}, "berth:monitoring.storage"),
+    ("databases", {"db": {"storage": "10"}}, "berth:databases.db.storage"),
+])
+def test_every_storage_size_is_checked(section, body, key):
+    from components.spec import parse_spec
+
+    raw = {"target": "docker", "databases": {"db": {}}, section: body}
+    if section == "databases":
+        raw["databases"] = body
+    with pytest.raises(ConfigError) as err:
+        parse_spec(raw)
+    assert key in str(err.value) and "must be a size" in str(err.value)
