@@ -108,6 +108,15 @@ def backup_workloads(
     return out
 
 
+def backup_image_context() -> str:
+    """The Dockerfile folder shipped with Berth, relative to where the program runs (the project
+    root, or an example's folder) so that what is recorded does not depend on the checkout path."""
+    import os
+
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "images", "backup")
+    return os.path.relpath(here)
+
+
 class BackupJob(pulumi.ComponentResource):
     """Backups of one Database. ``predeploy`` holds the pre-deploy dump job (apps wait for it)."""
 
@@ -120,7 +129,7 @@ class BackupJob(pulumi.ComponentResource):
         image = None
         if target.name == "docker" and not spec.image:
             image = target.build_image(
-                "backup", "images/backup", {"POSTGRES_VERSION": dbspec.version or "15"}, parent=self
+                "backup", backup_image_context(), {"POSTGRES_VERSION": dbspec.version or "15"}, parent=self
             ) if dbspec.engine == DatabaseEngine.POSTGRES else None
         self.workloads = backup_workloads(db, dbspec, spec, password, target.name, revision, s3, image, pushgateway)
         self.predeploy: list[pulumi.Resource] = []
