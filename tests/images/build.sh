@@ -98,7 +98,7 @@ build_one() {
   secs="$(elapsed "$t0")"
   size="$(podman image inspect --format '{{.Size}}' "${TAGS[0]}" | awk '{printf "%.0fMB", $1/1000000}')"
   log "$name: $action in ${secs}s (${TAGS[*]}, $size)"
-  printf '%-18s %-8s %7ss %8s  %s\n' "$name" "$action" "$secs" "$size" "${TAGS[*]}" >>"$SUMMARY_FILE"
+  printf '%-18s %-8s %7ss %8s  %s\n' "$name" "$action" "$secs" "$size" "${TAGS[*]}" >>"${SUMMARY_FILE:-/dev/null}"
 }
 
 safe_rm_rootfs() { # never recurse into a mount left behind by an interrupted mmdebstrap
@@ -185,8 +185,24 @@ build_rootfs_and_import() {
   [ "${BERTH_KEEP_ROOTFS:-0}" = 1 ] || safe_rm_rootfs "$rootfs"
 }
 
+# One build at a time on this machine: builds share $CACHE/work, apt-archives and Podman's tags, and two
+# at once broke each other. The whole run holds $CACHE/build.lock (flock; released when the process
+# exits); its `--one` children inherit it (BERTH_IMAGES_LOCKED), a direct `--one` takes it itself.
+# A second build waits for the first, then usually finds its images present.
+take_build_lock() {
+  [ "${BERTH_IMAGES_LOCKED:-}" = "$CACHE" ] && return 0
+  mkdir -p "$CACHE"
+  exec 9>>"$CACHE/build.lock"
+  if ! flock -n 9; then
+    log "another build holds $CACHE/build.lock; waiting"
+    flock 9
+  fi
+  export BERTH_IMAGES_LOCKED="$CACHE"
+}
+
 main() {
   if [ "${1:-}" = "--list" ]; then printf '%s\n' "${ALL_IMAGES[@]}"; return 0; fi
+  take_build_lock
   if [ "${1:-}" = "--one" ]; then build_one "$2"; return 0; fi
   local -a names=("$@")
   [ "${#names[@]}" -gt 0 ] || names=("${ALL_IMAGES[@]}")
