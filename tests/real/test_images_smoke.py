@@ -203,15 +203,26 @@ INITDB_SQL = "CREATE TABLE seeded (note text); INSERT INTO seeded VALUES ('from-
 INITDB_SH = 'psql -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "CREATE TABLE sh_ran (uid int); INSERT INTO sh_ran VALUES ($(id -u))"\n'
 
 
+# As the stacks run postgres: read-only root, tmpfs on /tmp and /var/run/postgresql.
+# (Podman-only quirk, not Docker's: on a *writable* root, a restarted container's tmpfs takes the mode of
+# the mountpoint directory the first start created in the container's layer (755), whatever mode= says,
+# so postgres running as 999 could not write its lock file after a restart. With a read-only root the
+# mountpoint is on Podman's fresh /run tmpfs every start.)
+STACK_TMPFS = "rw,noexec,nosuid,size=64m,mode=1777"
+PG_TMPFS = {"/tmp": STACK_TMPFS, "/var/run/postgresql": STACK_TMPFS}
+
+
 @pytest.fixture(scope="module")
 def postgres(env):
     c = env.create(
         IMAGES["postgres"], "pg",
+        # Read-only root: the init scripts go into a (anonymous) volume, where Docker accepts uploads too.
+        volumes=["/docker-entrypoint-initdb.d"],
         files={"/docker-entrypoint-initdb.d": tar_of({"01-seed.sql": (INITDB_SQL, 0o644),
                                                       "02-script.sh": (INITDB_SH, 0o644)})},
         environment={"POSTGRES_USER": PG_USER, "POSTGRES_PASSWORD": PG_PASSWORD, "POSTGRES_DB": PG_DB},
         command=["postgres", "-c", "max_connections=50"],
-        tmpfs={"/var/run/postgresql": ""},
+        read_only=True, tmpfs=PG_TMPFS,
     )
     wait_for("postgres on TCP", lambda: pg_ready(c), timeout=120)
     return c
@@ -276,12 +287,37 @@ def test_postgres_contract(env, postgres):
     assert "Skipping initialization" in postgres.logs().decode()
 
 
-def test_postgres_runs_with_explicit_user_and_args(env):
-    c = env.create(IMAGES["postgres"], "pg-user", user="999:999",
+def test_postgres_runs_like_the_stacks_with_explicit_user_and_args(env):
+    """The image ships no /run/postgresql (= /var/run/postgresql): with a read-only root Podman's
+    compat API mounts its own tmpfs on /run, and an image directory there made the stack's nested tmpfs
+    root-owned 1755 (no lock file for postgres). The stack's tmpfs must be what postgres gets."""
+    c = env.create(IMAGES["postgres"], "pg-user", user="999:999", read_only=True,
                    environment={"POSTGRES_PASSWORD": "x"}, command=["-c", "shared_buffers=16MB"],
-                   tmpfs={"/var/run/postgresql": ""})
-    wait_for("postgres (--user 999:999)", lambda: c.exec_run(["pg_isready", "-h", "127.0.0.1"])[0] == 0, timeout=120)
+                   tmpfs=PG_TMPFS)
+    wait_for("postgres (read-only root, --user 999:999)",
+             lambda: c.exec_run(["pg_isready", "-h", "127.0.0.1"])[0] == 0, timeout=120)
     assert exec_ok(c, ["psql", "-U", "postgres", "-Atc", "SHOW shared_buffers"]).strip() == "16MB"
+    assert exec_ok(c, ["stat", "-c", "%a", "/var/run/postgresql"]).strip() == "1777"
+    exec_ok(c, ["test", "-S", "/var/run/postgresql/.s.PGSQL.5432"])
+    exec_ok(c, ["test", "-f", "/var/run/postgresql/.s.PGSQL.5432.lock"])
+
+
+def test_postgres_image_has_no_run_postgresql_and_root_entrypoint_creates_it(env):
+    """As the official entrypoint: when the directory is missing and /run writable (run as root, no
+    tmpfs), it is created for the postgres user."""
+    c = env.create(IMAGES["postgres"], "pg-root", user="0", environment={"POSTGRES_PASSWORD": "x"},
+                   entrypoint=["sh", "-c", "test ! -e /var/run/postgresql && test ! -e /run/postgresql"
+                               " && exec docker-entrypoint.sh postgres"])
+    wait_for("postgres (as root, no tmpfs)", lambda: pg_ready_as(c, "postgres"), timeout=120)
+    assert exec_ok(c, ["stat", "-c", "%u", "/var/run/postgresql"]).strip() == "999"
+    assert exec_ok(c, ["sh", "-c", "ps -o user= -p 1 2>/dev/null || stat -c %u /proc/1"]).strip() in ("postgres", "999")
+
+
+def pg_ready_as(container, user: str) -> bool:
+    container.reload()
+    if container.status != "running":
+        raise AssertionError(f"{container.name} is {container.status}: {container.logs().decode()[-1500:]}")
+    return container.exec_run(["pg_isready", "-h", "127.0.0.1", "-U", user])[0] == 0
 
 
 def test_redis_contract(env, redis_server):
