@@ -256,6 +256,10 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
             extra.append(ProxyRoute(spec.logging.kibana_path, "kibana"))
         ready = [r for s in services.values() for r in s.ready] + (monitoring.ready if monitoring else [])
         ready += logging.kibana_ready if logging else []
-        proxy = Proxy("proxy", spec.proxy, spec.domain, target, backends, ready, extra)
+        known = {s.workload.name: s.workload for s in services.values()}
+        known.update({w.name: w for w in (monitoring.workloads if monitoring else [])})
+        known.update({w.name: w for w in (getattr(logging, "workloads", None) or [])})
+        upstreams = [known[b] for b in sorted(backends) if b in known]
+        proxy = Proxy("proxy", spec.proxy, spec.domain, target, backends, ready, extra, upstreams)
         outputs["url"] = proxy.url
     return outputs

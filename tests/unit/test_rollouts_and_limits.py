@@ -111,3 +111,29 @@ def test_every_storage_size_is_checked(section, body, key):
     with pytest.raises(ConfigError) as err:
         parse_spec(raw)
     assert key in str(err.value) and "must be a size" in str(err.value)
+
+
+def _proxy_label(**service_changes):
+    import yaml as _yaml
+
+    from berth.record import ROOT, stack_config
+
+    _project, cfg = stack_config("dev")
+    cfg = _yaml.safe_load(_yaml.safe_dump(cfg))
+    for k, v in service_changes.items():
+        svc, field = k.split("__")
+        cfg["berth:services"][svc][field] = v
+    r = record(STACK, config=cfg)
+    proxy = next(x for x in r.resources if x.type == "docker:index/container:Container" and x.name == "proxy")
+    return {l["label"]: l["value"] for l in proxy.inputs["labels"]}["berth.upstream-revision"]
+
+
+def test_proxy_restarts_with_its_upstreams_on_docker():
+    """nginx resolves upstream names at start: when a routed app container is replaced (new image,
+    new env), the proxy's declared inputs change too, so it is replaced after it; a change to a
+    service the proxy doesn't route (the worker) leaves the proxy alone."""
+    base = _proxy_label()
+    assert base == _proxy_label()
+    assert _proxy_label(api__image="ghcr.io/easy-flow/api:1.5.0") != base
+    assert _proxy_label(api__env={"LOG_LEVEL": "debug"}) != base
+    assert _proxy_label(worker__image="ghcr.io/easy-flow/api:1.5.0") == base
