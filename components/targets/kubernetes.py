@@ -304,7 +304,11 @@ def network_policy_manifest(ctx: KubeContext, w: Workload, peers: dict[str, Work
             )
         if sources:
             ingress.append({"from": sources, "ports": [{"port": p.port, "protocol": "TCP"} for p in w.ports]})
-    spec: dict[str, Any] = {"podSelector": {"matchLabels": selector(ctx, w)}, "policyTypes": ["Ingress"], "ingress": ingress}
+    # An empty rule list is written by omission: the API server stores no list, so declaring `[]`
+    # would make every server-side apply a change (and every `pulumi up` a diff).
+    spec: dict[str, Any] = {"podSelector": {"matchLabels": selector(ctx, w)}, "policyTypes": ["Ingress"]}
+    if ingress:
+        spec["ingress"] = ingress
     if w.egress:
         spec["policyTypes"].append("Egress")
         spec["egress"] = [{}]  # anything: this workload calls external APIs
@@ -332,7 +336,8 @@ def namespace_manifests(ctx: KubeContext) -> list[dict[str, Any]]:
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": meta(ctx, "default-deny"),
-        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [], "egress": []},
+        # No rules listed (not empty lists: see network_policy_manifest): deny all in and out.
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
     }
     internal = {
         "apiVersion": "networking.k8s.io/v1",

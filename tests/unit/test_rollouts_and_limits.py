@@ -137,3 +137,16 @@ def test_proxy_restarts_with_its_upstreams_on_docker():
     assert _proxy_label(api__image="ghcr.io/easy-flow/api:1.5.0") != base
     assert _proxy_label(api__env={"LOG_LEVEL": "debug"}) != base
     assert _proxy_label(worker__image="ghcr.io/easy-flow/api:1.5.0") == base
+
+
+def test_network_policies_never_declare_empty_rule_lists(recorded):
+    """The API server drops empty lists, so a declared `ingress: []` is re-applied (and diffed) forever."""
+    from .support import NETPOL
+
+    pols = recorded("prod").by_type(NETPOL)
+    assert len(pols) > 5
+    for p in pols:
+        for key in ("ingress", "egress"):
+            assert p.inputs["spec"].get(key, None) != [], (p.name, key)
+    deny = next(p for p in pols if p.name == "default-deny")
+    assert deny.inputs["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
