@@ -234,9 +234,6 @@ class DockerApplier:
         self.log = log
         self.health_poll = health_poll
         self.parallel = parallel
-        #: container name → files the real provider would upload at ``/`` into a read-only root
-        #: (refused by Docker; see ``_upload``).
-        self.provider_upload_refusals: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------ public
 
@@ -628,46 +625,18 @@ class DockerApplier:
         return self.client.containers.get(cid)
 
     def _upload(self, r: Resource, cid: str, i: dict[str, Any]) -> None:
-        """Uploads of a created (not started) container, as Docker ends up with them.
-
-        Docker seeds an empty named volume from the image's content at the mount path when the
-        container is *created*; Podman only when it is initialised (mounted). So on Podman the
-        container is initialised first (libpod ``init``: mounts and seeds its volumes, starts
-        nothing), then each file is uploaded into the volume mounted at its directory. Docker
-        refuses an extraction point outside a writable volume of a read-only-root container
-        ("container rootfs is marked read-only"); Podman accepts it (the file then lands in the
-        image layer under the mount, invisible): the applier refuses it like Docker.
-
-        The real provider sends every upload as one tar entry with the absolute path, extracted at
-        ``/``: Docker refuses that for any read-only-root container, volumes or not. Such uploads
-        are recorded in ``provider_upload_refusals`` (the e2e test reports them)."""
-        mounts = [(v["containerPath"].rstrip("/") or "/", not v.get("readOnly")) for v in i.get("volumes") or []]
-        mounts += [(m["target"].rstrip("/") or "/", not m.get("readOnly")) for m in i.get("mounts") or []
-                   if m.get("type", "volume") in ("volume", "bind")]
-        groups: dict[str, list[dict[str, Any]]] = {}
-        for u in i["uploads"]:
-            path = u["file"]
-            inside = [(d, rw) for d, rw in mounts if path.startswith(d.rstrip("/") + "/")]
-            if inside:
-                d, rw = max(inside, key=lambda m: len(m[0]))
-                if not rw:
-                    raise ApplyError(f"container {r.name}: upload {path} into a read-only volume at {d} (Docker refuses)")
-            elif i.get("readOnly"):
-                raise ApplyError(f"container {r.name}: upload {path} outside a volume of a read-only-root container: "
-                                 "Docker refuses it (container rootfs is marked read-only)")
-            else:
-                d = "/"
-            groups.setdefault(d, []).append(u)
+        """Uploads of a created (not yet started) container, sent exactly as the real provider sends
+        them (terraform-provider-docker, which pulumi-docker wraps): for each upload, a tar with one
+        entry named by the file's absolute path (mode 0744 if executable, else 0644), extracted at
+        ``/`` (``CopyToContainer(ctx, id, "/", tar)``). Docker refuses that extraction point for a
+        read-only root ("container rootfs is marked read-only"); Podman accepts it (the file then
+        lands in the image layer): the applier refuses it like Docker."""
         if i.get("readOnly"):
-            with self.state.lock:
-                self.provider_upload_refusals[i["name"]] = sorted(u["file"] for u in i["uploads"])
-        if any(d != "/" for d in groups):
-            resp = self.api.post(f"{self.api.base_url}/v4.0.0/libpod/containers/{cid}/init", timeout=120)
-            if resp.status_code not in (204, 304, 404):  # 404: not Podman (Docker seeded at create)
-                raise ApplyError(f"container {r.name}: init (volume seeding) failed: {resp.status_code} {resp.text}")
-        for d, ups in sorted(groups.items()):
-            if not self.api.put_archive(cid, d, upload_tar(ups, base=d)):
-                raise ApplyError(f"container {r.name}: upload into {d} refused")
+            raise ApplyError(f"container {r.name}: uploads {sorted(u['file'] for u in i['uploads'])} into a "
+                             "read-only root: Docker refuses them (the provider extracts at '/')")
+        for u in i["uploads"]:
+            if not self.api.put_archive(cid, "/", upload_tar(u)):
+                raise ApplyError(f"container {r.name}: upload of {u['file']} refused")
 
     def _wait_healthy(self, name: str, i: dict[str, Any], timing: ContainerTiming, block: bool) -> None:
         timeout = float(i.get("waitTimeout") or 60)
@@ -762,38 +731,32 @@ class DockerApplier:
         self.state.save()
 
 
-def upload_tar(uploads: list[dict[str, Any]], base: str = "/") -> bytes:
-    """A tar of the uploaded files (with their parent directories below ``base``) to extract at ``base``.
-    Modes as the provider sets them: 0744 executable, else 0644."""
+def upload_content(u: dict[str, Any]) -> bytes:
     import base64
 
-    buf = io.BytesIO()
-    dirs: set[str] = set()
-    prefix = base.rstrip("/") + "/"
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for u in uploads:
-            if not u["file"].startswith(prefix):
-                raise ApplyError(f"upload {u['file']} is not under {base}")
-            path = u["file"][len(prefix):]
-            parts = path.split("/")[:-1]
-            for n in range(1, len(parts) + 1):
-                d = "/".join(parts[:n])
-                if d not in dirs:
-                    dirs.add(d)
-                    info = tarfile.TarInfo(d)
-                    info.type = tarfile.DIRTYPE
-                    info.mode = 0o755
-                    tar.addfile(info)
-            if "contentBase64" in u:
-                data = base64.b64decode(u["contentBase64"])
-            else:
-                data = u["content"].encode()
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            info.mode = 0o744 if u.get("executable") else 0o644
-            info.mtime = 0
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return base64.b64decode(u["contentBase64"]) if "contentBase64" in u else u["content"].encode()
+
+
+def upload_tar(u: dict[str, Any]) -> bytes:
+    """The tar the provider sends for one upload: one entry, named by the absolute path, no parent
+    directory entries (the daemon creates missing parents), mode 0744 executable else 0644."""
+    if not u["file"].startswith("/"):
+        raise ApplyError(f"upload {u['file']}: not an absolute path")
+    data = upload_content(u)
+    info = tarfile.TarInfo(u["file"])
+    info.size = len(data)
+    info.mode = 0o744 if u.get("executable") else 0o644
+    info.mtime = 0
+    try:
+        header = info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
+    except ValueError:  # a name too long for ustar: Go's writer switches to PAX too
+        header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "strict")
+    # Like Go's archive/tar: data padded to 512-byte blocks, then two zero blocks, and nothing more.
+    # (Python's tarfile pads the archive to a 10 KiB record; Podman's copier subprocess stops reading
+    # after the end-of-archive blocks, and Podman then fails the upload now and then with
+    # "passing bulk input to subprocess: write |1: broken pipe".)
+    pad = -len(data) % tarfile.BLOCKSIZE
+    return header + data + b"\0" * pad + b"\0" * (2 * tarfile.BLOCKSIZE)
 
 
 def topo_order(resources: list[Resource]) -> list[Resource]:

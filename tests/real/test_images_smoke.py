@@ -445,7 +445,11 @@ def test_testapp_contract(env, client, postgres, redis_server):
     assert last_beat.startswith("beat-")
     wait_for("worker to finish the beat job", lambda: redis_cli(redis_server, "exists", f"done:{last_beat}") == "1",
              timeout=30)
-    exec_ok(worker, ["celery", "-A", "app.worker", "inspect", "ping"])
+    # Retried briefly: under load Podman's container DNS (aardvark-dns) has answered a new process's
+    # lookup of the Redis container with a temporary failure ("Temporary failure in name resolution"),
+    # although the same worker had just consumed jobs from it.
+    wait_for("celery inspect ping", lambda: exec_ok(worker, ["celery", "-A", "app.worker", "inspect", "ping"]) or True,
+             timeout=30, interval=2)
 
     status, metrics = http(f"{base}/metrics")
     assert status == 200
