@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional
+from typing import Optional
 
 import pulumi
 
@@ -157,10 +157,6 @@ class Workload:
         return self.group if self.group is not None else self.user
 
 
-def secret_env_names(w: Workload) -> list[str]:
-    return sorted(w.secret_env)
-
-
 def probe_http_command(p: Probe) -> tuple[str, ...]:
     """The exec form of an HTTP probe for Docker (which has only exec health checks)."""
     url = f"http://127.0.0.1:{p.port}{p.path}"
@@ -170,10 +166,3 @@ def probe_http_command(p: Probe) -> tuple[str, ...]:
         f"python3 -c \"import urllib.request,sys; urllib.request.urlopen('{url}', timeout=4)\""
     )
     return ("CMD-SHELL", script)
-
-
-def as_dict(obj: Any) -> Any:
-    """Debug helper: a workload as a plain structure (Outputs left as they are)."""
-    from dataclasses import asdict, is_dataclass
-
-    return asdict(obj) if is_dataclass(obj) else obj

@@ -22,7 +22,6 @@ _CPU_RE = re.compile(r"^(\d+m|\d+(\.\d{1,3})?)$")
 _MEM_RE = re.compile(r"^\d+(Mi|Gi)$")
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CRON_RE = re.compile(r"^(@(daily|weekly|monthly|hourly))$|^(\S+\s+){4}\S+$")
-_IMAGE_TAG_RE = re.compile(r"^[^\s:@]+(:\d+)?(/[^\s:@]+)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$")
 
 
 class ConfigError(pulumi.RunError):
@@ -687,26 +686,35 @@ def parse_spec(raw: dict[str, Any]) -> StackSpec:
     return spec
 
 
-def _check_cycles(spec: StackSpec, problems: list[str]) -> None:
-    """A ``depends_on`` cycle can never start; report it before anything is created."""
+def service_order(services: dict[str, "ServiceSpec"]) -> tuple[list[str], list[str]]:
+    """Services with their ``depends_on`` first, and every dependency cycle found
+    (as ``"a -> b -> a"``). The one walk of the dependency graph: validation reports the cycles,
+    the stack builds in this order."""
+    order: list[str] = []
+    cycles: list[tuple[str, str]] = []
     state: dict[str, int] = {}
 
     def visit(n: str, path: list[str]) -> None:
         if state.get(n) == 2:
             return
         if state.get(n) == 1:
-            cycle = " -> ".join([*path[path.index(n):], n])
-            problems.append(f"{NAMESPACE}:services.{n}.depends_on: dependency cycle {cycle}; break the cycle")
+            cycles.append((n, " -> ".join([*path[path.index(n):], n])))
             return
         state[n] = 1
-        for d in spec.services[n].depends_on:
-            if d in spec.services and d != n:
+        for d in services[n].depends_on:
+            if d in services and d != n:
                 visit(d, [*path, n])
         state[n] = 2
+        order.append(n)
 
-    for n in sorted(spec.services):
-        if state.get(n) != 2:
-            visit(n, [])
+    for n in sorted(services):
+        visit(n, [])
+    return order, [f"{NAMESPACE}:services.{n}.depends_on: dependency cycle {c}; break the cycle" for n, c in cycles]
+
+
+def _check_cycles(spec: StackSpec, problems: list[str]) -> None:
+    """A ``depends_on`` cycle can never start; report it before anything is created."""
+    problems.extend(service_order(spec.services)[1])
 
 
 def read_raw_config() -> dict[str, Any]:

@@ -35,28 +35,10 @@ class Platform(pulumi.ComponentResource):
 
 
 def service_order(spec: StackSpec) -> list[str]:
-    """Services in dependency order (``depends_on`` first); a cycle is a config error."""
-    from .spec import NAMESPACE, ConfigError
+    """Services in dependency order (``depends_on`` first); cycles were refused by the spec."""
+    from .spec import service_order as order
 
-    order: list[str] = []
-    state: dict[str, int] = {}
-
-    def visit(n: str, path: list[str]) -> None:
-        if state.get(n) == 2:
-            return
-        if state.get(n) == 1:
-            cycle = " -> ".join([*path[path.index(n):], n])
-            raise ConfigError([f"{NAMESPACE}:services.{n}.depends_on: dependency cycle {cycle}; break the cycle"])
-        state[n] = 1
-        for d in spec.services[n].depends_on:
-            if d in spec.services:
-                visit(d, [*path, n])
-        state[n] = 2
-        order.append(n)
-
-    for n in sorted(spec.services):
-        visit(n, [])
-    return order
+    return order(spec.services)[0]
 
 
 def revision(spec: StackSpec) -> str:
@@ -231,7 +213,7 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
     monitoring = None
     if mon:
         apps = [MetricsApp(n, s.metrics.port or s.port, s.metrics.path) for n, s in sorted(spec.services.items()) if s.metrics]
-        watched = [Watched(n, d.engine.value, dbs[n].connection_url if d.engine.value != "postgres" else dbs[n].connection_url)
+        watched = [Watched(n, d.engine.value, dbs[n].connection_url)
                    for n, d in sorted(spec.databases.items())]
         watched += [Watched(n, "redis", caches[n].password) for n in sorted(caches)]
         backup_ages = [(db, max(max_interval_seconds(t.schedule) for t in b.tiers) + 3600) for db, b in spec.backups.items()]

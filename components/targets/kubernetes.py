@@ -49,10 +49,6 @@ def meta(ctx: KubeContext, name: str, w: Optional[Workload] = None, **extra: Any
     return m
 
 
-def quantity_cpu(q: str) -> str:
-    return q
-
-
 def probe(p: Probe) -> dict[str, Any]:
     out: dict[str, Any]
     if p.command:
