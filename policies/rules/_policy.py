@@ -96,7 +96,13 @@ def resource_rule(
         for problem in check(res, args.get_config() or {}):
             report_violation(_message(problem, remediation), None)
 
-    return ResourceValidationPolicy(
+    return ResourceValidationPolicy(**_policy_fields(name, description, remediation, validate, enforcement, severity,
+                                                     config, tags))
+
+
+def _policy_fields(name, description, remediation, validate, enforcement, severity, config, tags) -> dict:
+    """What resource and stack rules share: the SDK policy's fields."""
+    return dict(
         name=name,
         description=description,
         validate=validate,
@@ -125,16 +131,8 @@ def stack_rule(
             problem, urn = item if isinstance(item, tuple) else (item, None)
             report_violation(_message(problem, remediation), urn)
 
-    return StackValidationPolicy(
-        name=name,
-        description=description,
-        validate=validate,
-        enforcement_level=enforcement,
-        config_schema=PolicyConfigSchema(properties=config) if config else None,
-        severity=severity,
-        remediation_steps=remediation,
-        tags=tags,
-    )
+    return StackValidationPolicy(**_policy_fields(name, description, remediation, validate, enforcement, severity,
+                                                  config, tags))
 
 
 def is_type(*types: str) -> Callable[[str], bool]:
