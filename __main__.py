@@ -1,5 +1,4 @@
 """Berth: deploy a team's application stack to a Docker host or a Kubernetes cluster."""
+import berth
 
-from components.program import main
-
-main()
+berth.main()

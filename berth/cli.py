@@ -1,8 +1,10 @@
-"""``python -m berth``: offline tools for a Berth project.
+"""The ``berth`` command (also ``python -m berth``): offline tools for a Berth project.
 
-    python -m berth render -s prod -o build/prod
-    python -m berth render -s dev                      # writes build/dev
-    python -m berth render -s dev --project-dir examples/wiki -o build/wiki-dev
+    berth render -s prod -o build/prod                 # what a stack would create, without deploying
+    berth render -s dev --project-dir examples/wishlins
+    berth preview-comment --stack prod=preview.json:events.ndjson   # the PR comment
+    berth policy-pack                                  # where the installed policy pack is
+    berth --version
 
 Exit codes: 0 done, 2 bad stack config or bad request (the message names the config key; no
 traceback), 1 anything unexpected (with its traceback: that is a bug).
@@ -15,11 +17,12 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m berth", description="Offline tools for a Berth project.")
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="berth", description="Offline tools for a Berth project.")
+    p.add_argument("--version", action="version", version=f"berth {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser(
         "render",
@@ -33,16 +36,23 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-s", "--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     r.add_argument("-o", "--out", type=Path, default=None, help="output directory (default: build/<stack>)")
     r.add_argument(
-        "--project-dir", type=Path, default=ROOT,
-        help="directory with Pulumi.yaml and Pulumi.<stack>.yaml (default: the repository root)",
+        "--project-dir", type=Path, default=Path("."),
+        help="directory with Pulumi.yaml and Pulumi.<stack>.yaml (default: the current directory)",
     )
     r.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    sub.add_parser(
+        "preview-comment", add_help=False,
+        help="render `pulumi preview --json` outputs and event logs as one PR comment (see --help)",
+    )
+    sub.add_parser(
+        "policy-pack",
+        help="print the directory of the installed policy pack (for `pulumi preview --policy-pack`)",
+    )
     return p
 
 
 def _render(args: argparse.Namespace) -> int:
-    from components.spec import ConfigError
-
+    from .components.spec import ConfigError
     from .render import RenderError, render
 
     out = args.out or Path("build") / args.stack
@@ -64,12 +74,29 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_pack() -> int:
+    import importlib.util
+
+    spec = importlib.util.find_spec("berth.policies")
+    if spec is None or not spec.submodule_search_locations:
+        print("error: the policy pack is not installed with this berth", file=sys.stderr)
+        return 2
+    print(list(spec.submodule_search_locations)[0])
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))  # the program's `components` package
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["preview-comment"]:
+        # Its own parser (and --help): the renderer has many options of its own.
+        from .preview.comment import main as preview_comment
+
+        return preview_comment(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "render":
         return _render(args)
+    if args.command == "policy-pack":
+        return _policy_pack()
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

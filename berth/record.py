@@ -1,6 +1,6 @@
 """Evaluate the real program for a stack under Pulumi mocks and record what it declares.
 
-The same ``components.program.main`` that ``pulumi up`` runs, with the same ``Pulumi.<stack>.yaml``,
+The project's own ``__main__.py`` (for Berth projects: ``berth.main()``), the program ``pulumi up`` runs, with the same ``Pulumi.<stack>.yaml``,
 no engine and no cloud. Every registered resource is kept with its inputs (as the provider would
 receive them, camelCase) and its options (protect, retainOnDelete, dependsOn, ...). Generated values
 (passwords, TLS keys and certificates) and secret config come back as named placeholders
@@ -224,10 +224,7 @@ def record(
         # As pulumi.runtime.test does: no failure of an earlier recording is carried into this one.
         SETTINGS.rpc_manager.clear()
         SETTINGS.outputs.clear()
-        if program is None:
-            from components.program import main as entry
-        else:
-            entry = program
+        entry = program if program is not None else _project_program(project_dir)
         _sync_await(run_pulumi_func(entry))
         from pulumi.runtime.settings import get_root_resource
 
@@ -238,7 +235,29 @@ def record(
         return Recording(project, stack, resources, outputs)
 
     # A fresh context: each recording starts with no root stack, config or settings of a previous one.
-    return contextvars.Context().run(run)
+    # The program runs in the project directory, as the language host runs it (relative paths in
+    # stack config and in the program resolve the same way).
+    import contextlib
+
+    with contextlib.chdir(project_dir):
+        return contextvars.Context().run(run)
+
+
+def _project_program(project_dir: Path) -> Callable[[], None]:
+    """The project's ``__main__.py`` as a function (what the language host runs), or Berth's own
+    program when the project has none."""
+    main = project_dir / "__main__.py"
+    if not main.exists():
+        from berth.components.program import main as berth_main
+
+        return berth_main
+
+    def run_main() -> None:
+        import runpy
+
+        runpy.run_path(str(main), run_name="__main__")
+
+    return run_main
 
 
 def _project(project_dir: Path) -> str:

@@ -113,7 +113,7 @@ def backup_image_context() -> str:
     root, or an example's folder) so that what is recorded does not depend on the checkout path."""
     import os
 
-    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "images", "backup")
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "images", "backup")
     return os.path.relpath(here)
 
 

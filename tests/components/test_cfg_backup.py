@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 
 from cfgtools import CONTAINER, CRONJOB, JOB, SECRET, env_of, record_with, stack_raw, upload
-from components.backup import backup_workloads
-from components.ir import Kind
-from components.renderers.backup import SCRIPT_DIR, max_interval_seconds, render_crontab
-from components.spec import BackupSpec, DatabaseSpec, parse_spec
-from components.stack import revision
-from components.targets.kubernetes import KubeContext, manifests
+from berth.components.backup import backup_workloads
+from berth.components.ir import Kind
+from berth.components.renderers.backup import SCRIPT_DIR, max_interval_seconds, render_crontab
+from berth.components.spec import BackupSpec, DatabaseSpec, parse_spec
+from berth.components.stack import revision
+from berth.components.targets.kubernetes import KubeContext, manifests
 
 DB = DatabaseSpec(database="easyflow", user="easyflow")
 PASSWORD = "<<pw>>"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.proxy import Backend, ingress_manifests
-from components.renderers.nginx import ProxyRoute
-from components.spec import ProxySpec
+from berth.components.proxy import Backend, ingress_manifests
+from berth.components.renderers.nginx import ProxyRoute
+from berth.components.spec import ProxySpec
 
 DOMAIN = "easyflow.example.com"
 BACKENDS = {"api": Backend("api", 8000, 3), "web": Backend("web", 3000), "grafana": Backend("grafana", 3000)}

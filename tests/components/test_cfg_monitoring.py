@@ -10,9 +10,9 @@ import yaml
 
 from cfgtools import (CONFIGMAP, CONTAINER, SECRET, env_of, k8s_resources, parse_nginx, record_with, servers,
                       stack_raw, upload)
-from components.monitoring import MetricsApp, Watched, exporter_workload, monitoring_workloads, scrape_targets
-from components.renderers.monitoring import render_alert_rules, render_prometheus_config
-from components.spec import MonitoringSpec
+from berth.components.monitoring import MetricsApp, Watched, exporter_workload, monitoring_workloads, scrape_targets
+from berth.components.renderers.monitoring import render_alert_rules, render_prometheus_config
+from berth.components.spec import MonitoringSpec
 
 SPEC = MonitoringSpec()
 PW = "<<grafana-pw>>"
@@ -102,7 +102,7 @@ def rules_in(text):
     ],
 )
 def test_alert_rules_follow_what_is_watched(kinds, present, absent):
-    from components.renderers.monitoring import ScrapeTarget
+    from berth.components.renderers.monitoring import ScrapeTarget
 
     got = rules([ScrapeTarget(k, (f"{k}:1",), kind=k) for k in kinds])
     assert present <= set(got) and not (absent & set(got))

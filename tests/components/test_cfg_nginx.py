@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cfgtools import parse_nginx, servers
-from components.renderers.nginx import (CERT_PATH, HTTP_PORT, HTTPS_PORT, KEY_PATH, ProxyRoute, Upstream,
+from berth.components.renderers.nginx import (CERT_PATH, HTTP_PORT, HTTPS_PORT, KEY_PATH, ProxyRoute, Upstream,
                                         render_nginx_conf)
 
 DOMAIN = "easyflow.localhost"

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from cfgtools import k8s_manifest, k8s_resources, record_with, stack_raw, tool, upload
-from components.renderers.backup import render_backup_script, render_restore_script
-from components.renderers.nginx import CERT_PATH, KEY_PATH, ProxyRoute, Upstream, render_nginx_conf
+from berth.components.renderers.backup import render_backup_script, render_restore_script
+from berth.components.renderers.nginx import CERT_PATH, KEY_PATH, ProxyRoute, Upstream, render_nginx_conf
 
 
 def run(cmd, **kw):

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from components.app_service import Connection, connection_env
-from components.broker import broker_workloads
-from components.graph import graph_workloads
-from components.ir import Kind, Role
-from components.logs import logging_workloads, render_logstash_pipeline
-from components.spec import BrokerSpec, ConfigError, GraphDatabaseSpec, LoggingSpec, ServiceSpec, parse_spec
+from berth.components.app_service import Connection, connection_env
+from berth.components.broker import broker_workloads
+from berth.components.graph import graph_workloads
+from berth.components.ir import Kind, Role
+from berth.components.logs import logging_workloads, render_logstash_pipeline
+from berth.components.spec import BrokerSpec, ConfigError, GraphDatabaseSpec, LoggingSpec, ServiceSpec, parse_spec
 
 
 def test_broker_is_stateful_internal_and_health_checked():

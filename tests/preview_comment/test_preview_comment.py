@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from berth_ci import preview_comment as pc
+from berth.preview import comment as pc
 
 LIMIT = pc.GITHUB_COMMENT_LIMIT
 
@@ -432,16 +432,16 @@ def test_small_budget_still_valid(fixtures_dir):
 
 def test_cli_end_to_end(fixtures_dir, tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "berth_ci.preview_comment",
+        [sys.executable, "-m", "berth", "preview-comment",
          "--stack", f"dev={fixtures_dir / 'failed_preview.json'}",
          "--stack", f"prod={fixtures_dir / 'prod_k8s.json'}:{fixtures_dir / 'prod_events.ndjson'}",
          "--exit-code", "dev=255", "--exit-code", "prod=0", "--title", "Preview for #7"],
-        capture_output=True, text=True, cwd=str(pc.__file__).rsplit("/berth_ci/", 1)[0], check=False,
+        capture_output=True, text=True, cwd=str(pc.__file__).rsplit("/berth/", 1)[0], check=False,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(pc.MARKER + "\n## Preview for \\#7\n")
     assert "exit code 255" in out.stdout
     assert "pvc-backup-label" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "berth_ci.preview_comment", "--stack", "no-equals-sign"],
-                         capture_output=True, text=True, cwd=str(pc.__file__).rsplit("/berth_ci/", 1)[0])
+    bad = subprocess.run([sys.executable, "-m", "berth", "preview-comment", "--stack", "no-equals-sign"],
+                         capture_output=True, text=True, cwd=str(pc.__file__).rsplit("/berth/", 1)[0])
     assert bad.returncode == 2

@@ -105,7 +105,7 @@ def test_comment_job_posts_one_sticky_comment_then_fails_on_problems():
     assert job["if"].startswith("always()")
     steps = job["steps"]
     script = run_scripts(job)
-    assert "python -m berth_ci.preview_comment" in script
+    assert "berth preview-comment" in script
     assert set(job["env"]["STACKS"].split()) == {"dev", "prod"} | EXAMPLES
     post = next(i for i, s in enumerate(steps) if "github-script" in s.get("uses", ""))
     assert "<!-- berth-preview -->" in steps[post]["with"]["script"]

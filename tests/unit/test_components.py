@@ -9,13 +9,13 @@ import json
 import pytest
 
 from berth.record import placeholder
-from components.app_service import Connection, connection_env, replica_var, service_workload
-from components.cache import cache_workloads, redis_command
-from components.database import database_workloads, default_image
-from components.ir import Kind, Role
-from components.spec import CacheSpec, DatabaseSpec, GeneratedSecret, ServiceSpec
-from components.targets.docker import DockerContext, container_args
-from components.targets.kubernetes import KubeContext, manifests
+from berth.components.app_service import Connection, connection_env, replica_var, service_workload
+from berth.components.cache import cache_workloads, redis_command
+from berth.components.database import database_workloads, default_image
+from berth.components.ir import Kind, Role
+from berth.components.spec import CacheSpec, DatabaseSpec, GeneratedSecret, ServiceSpec
+from berth.components.targets.docker import DockerContext, container_args
+from berth.components.targets.kubernetes import KubeContext, manifests
 
 from .support import (
     CONTAINER,

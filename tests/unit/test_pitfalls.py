@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from components.ir import Probe
-from components.targets.docker import REPLACE_ON_CHANGES, docker_cpus, go_duration, healthcheck, wait_timeout
+from berth.components.ir import Probe
+from berth.components.targets.docker import REPLACE_ON_CHANGES, docker_cpus, go_duration, healthcheck, wait_timeout
 
 from .support import CONTAINER, DEPLOYMENT, HPA, K8S_NAMESPACE, K8S_SERVICE, k8s_objects, rec
 

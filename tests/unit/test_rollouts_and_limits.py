@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from berth.record import record
-from components.ir import Role, Workload
-from components.spec import ConfigError
-from components.targets.docker import docker_cpus
+from berth.components.ir import Role, Workload
+from berth.components.spec import ConfigError
+from berth.components.targets.docker import docker_cpus
 
 from .support import DEPLOYMENT, STACK, config, named
 
@@ -53,11 +53,11 @@ def test_run_as_root_is_allowed_on_docker():
 
 
 def test_kubernetes_target_refuses_capabilities_restricted_does_not_admit():
-    from components.targets.kubernetes import RESTRICTED_CAPABILITIES
+    from berth.components.targets.kubernetes import RESTRICTED_CAPABILITIES
 
     assert RESTRICTED_CAPABILITIES == ("NET_BIND_SERVICE",)
     w = Workload(name="x", role=Role.APP, image="a:1", capabilities=("CHOWN",))
-    from components.targets import kubernetes as k8s_target
+    from berth.components.targets import kubernetes as k8s_target
 
     target = object.__new__(k8s_target.KubernetesTarget)
     with pytest.raises(ValueError, match="CHOWN"):
@@ -103,7 +103,7 @@ def test_exporters_have_no_docker_healthcheck_but_kubernetes_probes():
     ("databases", {"db": {"storage": "10"}}, "berth:databases.db.storage"),
 ])
 def test_every_storage_size_is_checked(section, body, key):
-    from components.spec import parse_spec
+    from berth.components.spec import parse_spec
 
     raw = {"target": "docker", "databases": {"db": {}}, section: body}
     if section == "databases":

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from berth.record import PLACEHOLDER_RE, placeholders_in, record
-from components.program import main
+from berth.components.program import main
 
 from .support import (
     CONTAINER,

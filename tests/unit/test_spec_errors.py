@@ -7,8 +7,8 @@ import pulumi
 import pytest
 
 from berth.record import record
-from components.program import main
-from components.spec import ConfigError, parse_spec
+from berth.components.program import main
+from berth.components.spec import ConfigError, parse_spec
 
 from .support import STACK, config
 

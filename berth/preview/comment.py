@@ -885,7 +885,7 @@ def parse_stack_arg(value: str) -> tuple[str, str, str | None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m berth_ci.preview_comment",
+        prog="berth preview-comment",
         description="Render pulumi preview --json output (and event logs) as one PR comment.",
     )
     parser.add_argument("--stack", action="append", required=True, type=parse_stack_arg,

@@ -1,1 +1,0 @@
-"""CI helpers for Berth (PR preview comments and friends). Stdlib + PyYAML only."""
