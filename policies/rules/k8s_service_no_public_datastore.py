@@ -1,6 +1,11 @@
-"""Datastores are never exposed through LoadBalancer or NodePort Services (stack-level)."""
+"""Datastores are never exposed through LoadBalancer or NodePort Services (stack-level).
+
+A datastore is a workload labelled with a datastore component, or one that runs a database server
+(``_databases.databases``), so unlabelled workloads of a raw program count too.
+"""
 
 from ._common import as_dict, config_list, get, k8s_component, k8s_kind, k8s_name, pod_labels
+from ._databases import databases
 from ._policy import Severity, stack_rule
 from ._stack import k8s_of_kind, k8s_workloads, ns_key
 
@@ -10,6 +15,7 @@ EXPOSED = ("LoadBalancer", "NodePort")
 def check(resources, config):
     roles = set(config_list(config, "datastoreComponents", ["database", "cache"]))
     workloads = k8s_workloads(resources)
+    db_urns = {db.res.urn for db in databases(resources) if db.run.platform == "kubernetes"}
     for svc in k8s_of_kind(resources, "Service"):
         typ = get(svc.props, "spec", "type", default="ClusterIP")
         if typ not in EXPOSED:
@@ -27,6 +33,8 @@ def check(resources, config):
                 comp = labels.get("app.kubernetes.io/component")
                 if comp in roles:
                     hits.add(f"{k8s_kind(w.type)} '{k8s_name(w.props, w.name)}' ({comp})")
+                elif w.urn in db_urns:
+                    hits.add(f"{k8s_kind(w.type)} '{k8s_name(w.props, w.name)}' (runs a database server)")
         if hits:
             yield (f"Service '{name}' of type {typ} exposes a datastore: selects {', '.join(sorted(hits))}", svc.urn)
 

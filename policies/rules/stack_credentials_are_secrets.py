@@ -1,4 +1,9 @@
-"""Database and Grafana admin credentials exist and come from secrets (stack-level)."""
+"""Database and Grafana admin credentials exist and come from secrets (stack-level).
+
+Containers are judged by their role label (``berth.role`` / ``app.kubernetes.io/component``) and, with no
+label, when they run a database server (``_databases.databases``) or a Grafana image, so a raw
+program is judged too.
+"""
 
 from ._common import (
     DOCKER_CONTAINER,
@@ -16,6 +21,7 @@ from ._common import (
     k8s_name,
     pod_labels,
 )
+from ._databases import DATABASE_ROLE, databases
 from ._k8s import workload
 from ._policy import Severity, stack_rule
 
@@ -74,12 +80,21 @@ def _judge(where, engine, env: dict, secret_names: set):
             yield f"{where} ({engine}) sets {n} as a literal value, not from a secret"
 
 
+def _unlabelled_role(is_database: bool, images) -> str:
+    if is_database:
+        return DATABASE_ROLE
+    return "monitoring" if any(_engine(i) == "grafana" for i in images) else ""
+
+
 def check(resources, config):
     roles = set(config_list(config, "roles", ["database", "monitoring"]))
     by_urn = {r.urn: r for r in resources}
+    unlabelled_dbs = {db.res.urn for db in databases(resources)}
     for r in resources:
         if r.type == DOCKER_CONTAINER:
-            if docker_role(r.props) not in roles:
+            role = docker_role(r.props) or _unlabelled_role(r.urn in unlabelled_dbs,
+                                                           [_docker_image_ref(r, by_urn)])
+            if role not in roles:
                 continue
             declared = docker_secret_envs(r.props)
             env = {k: ("secret" if k in declared else "literal", v if isinstance(v, str) else "")
@@ -87,12 +102,13 @@ def check(resources, config):
             # In preview a secret env entry is wholly unknown (name included); the label still names it.
             for k in declared:
                 env.setdefault(k, ("secret", ""))
-            where = f"{docker_role(r.props)} container '{docker_workload(r.props, r.name)}'"
+            where = f"{role} container '{docker_workload(r.props, r.name)}'"
             for p in _judge(where, _engine(_docker_image_ref(r, by_urn)), env, declared):
                 yield p, r.urn
         elif is_k8s_workload(r.type):
             kind = k8s_kind(r.type)
-            comp = pod_labels(kind, r.props).get("app.kubernetes.io/component") or k8s_component(r.props)
+            comp = (pod_labels(kind, r.props).get("app.kubernetes.io/component") or k8s_component(r.props)
+                    or _unlabelled_role(r.urn in unlabelled_dbs, [c.get("image") for c in workload(r)[3]]))
             if comp not in roles:
                 continue
             _k, name, _pod, containers = workload(r)

@@ -6,8 +6,10 @@ so the rules run exactly the code path the analyzer server uses.
 
 from __future__ import annotations
 
+import base64
 import copy
 import importlib
+import json
 
 import pytest
 from pulumi_policy import EnforcementLevel, StackValidationArgs
@@ -64,7 +66,8 @@ def pod_spec():
             "readinessProbe": {"httpGet": {"path": "/health", "port": 8000}},
             "livenessProbe": {"httpGet": {"path": "/health", "port": 8000}},
             "env": [{"name": "LOG_LEVEL", "value": "info"},
-                    {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "api-env", "key": "DB_PASSWORD"}}}],
+                    {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "api-env", "key": "DB_PASSWORD"}}},
+                    {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "api-env", "key": "DATABASE_URL"}}}],
         }],
         "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
@@ -132,6 +135,12 @@ RESOURCE_CASES = [
      lambda p: p["envs"].append("POSTGRES_PASSWORD=hunter2"), "sets POSTGRES_PASSWORD from a plain value"),
     ("docker_container_plaintext_secret_env", CONTAINER, docker_container,
      lambda p: p["envs"].append("STRIPE_API_KEY=sk_live"), "STRIPE_API_KEY"),
+    ("docker_container_plaintext_secret_env", CONTAINER, docker_container,
+     lambda p: p["envs"].append("DATABASE_URL=postgresql://u:changeme@db/app"),
+     "sets DATABASE_URL 2 times: a literal value beside its secret one"),
+    ("docker_container_plaintext_secret_env", CONTAINER, docker_container,
+     lambda p: p.update(labels=[], envs=["LOG_LEVEL=info", "API_TOKEN=abc"]),
+     "sets API_TOKEN from a plain value"),
     ("docker_container_non_root", CONTAINER, docker_container, lambda p: p.pop("user"), "runs as root (user unset)"),
     ("docker_container_non_root", CONTAINER, docker_container, lambda p: p.update(user="0:0"), "runs as root (user '0:0')"),
     ("docker_container_non_root", CONTAINER, docker_container, lambda p: p.update(user="root"), "runs as root"),
@@ -177,7 +186,13 @@ RESOURCE_CASES = [
     ("k8s_workload_image_pinned", DEPLOYMENT, deployment, lambda p: c0(p).update(image="redis:latest"), "mutable tag ':latest'"),
     ("k8s_workload_image_pinned", DEPLOYMENT, deployment, lambda p: c0(p).update(image="redis"), "has no tag"),
     ("k8s_workload_plaintext_secret_env", DEPLOYMENT, deployment,
-     lambda p: c0(p)["env"].append({"name": "DB_PASSWORD", "value": "hunter2"}), "sets DB_PASSWORD as a literal `value`"),
+     lambda p: c0(p)["env"].append({"name": "DB_PASSWORD", "value": "hunter2"}),
+     "sets DB_PASSWORD as a literal `value` beside a valueFrom.secretKeyRef entry"),
+    ("k8s_workload_plaintext_secret_env", DEPLOYMENT, deployment,
+     lambda p: c0(p)["env"].append({"name": "API_TOKEN", "value": "abc"}), "sets API_TOKEN as a literal `value`"),
+    ("k8s_workload_plaintext_secret_env", DEPLOYMENT, deployment,
+     lambda p: c0(p)["env"].append({"name": "DATABASE_URL", "value": "postgresql://u:pw@db/app"}),
+     "sets DATABASE_URL as a literal `value` beside a valueFrom.secretKeyRef entry"),
     ("k8s_workload_read_only_root", DEPLOYMENT, deployment,
      lambda p: c0(p)["securityContext"].pop("readOnlyRootFilesystem"), "writable root filesystem"),
     ("k8s_ingress_tls", "kubernetes:networking.k8s.io/v1:Ingress", ingress, lambda p: p["spec"].pop("tls"), "has no spec.tls"),
@@ -231,6 +246,29 @@ def test_secret_env_rule_skips_unknown_values_in_preview():
     props["labels"][2]["value"] = "DATABASE_URL,POSTGRES_PASSWORD"
     assert run_policy(_module("docker_container_plaintext_secret_env").policy,
                       resource_args(CONTAINER, props, preview=True)) == []
+
+
+def test_secret_env_rule_catches_a_literal_beside_an_unknown_secret_in_preview():
+    """In preview the secret entry is wholly unknown; the literal beside it is known."""
+    rule = _module("docker_container_plaintext_secret_env").policy
+    props = docker_container()
+    props["envs"].append("DB_PASSWORD=<<berth:password:db>>")
+    props["labels"][2]["value"] = "DATABASE_URL,DB_PASSWORD"
+    assert run_policy(rule, resource_args(CONTAINER, props, preview=True)) == []
+    props["envs"].append("DB_PASSWORD=changeme")
+    messages = run_policy(rule, resource_args(CONTAINER, props, preview=True))
+    assert len(messages) == 1 and "DB_PASSWORD from a literal value beside its secret one" in messages[0], messages
+    assert "changeme" not in messages[0]
+    assert any("sets DB_PASSWORD 2 times" in m for m in run_policy(rule, resource_args(CONTAINER, props)))
+
+
+def test_secret_reference_beats_allowed_names():
+    """A name allow-listed as 'not a secret' is still refused as a literal beside its own secretKeyRef."""
+    rule = _module("k8s_workload_plaintext_secret_env").policy
+    props = deployment()
+    c0(props)["env"].append({"name": "DB_PASSWORD", "value": "hunter2"})
+    messages = run_policy(rule, resource_args(DEPLOYMENT, props, config={"allowedNames": ["DB_PASSWORD"]}))
+    assert len(messages) == 1 and "beside a valueFrom.secretKeyRef" in messages[0]
 
 
 def test_image_rule_accepts_digests_and_image_ids():
@@ -295,6 +333,57 @@ def R(typ, name, props, *, component=None, stack="prod", protect=False, deps=())
             "inputs": props, "protect": protect, "dependsOn": list(deps)}
 
 
+CRONJOB = "kubernetes:batch/v1:CronJob"
+BACKUP_SH = """#!/bin/bash
+set -euo pipefail
+PGPASSWORD="$DB_PASSWORD" pg_dump --format=custom -h "$DB_HOST" -U app -d app -f "/backups/$1.dump"
+"""
+RESTORE_SH = """#!/bin/bash
+PGPASSWORD="$DB_PASSWORD" pg_restore --clean -h "$DB_HOST" -U app -d app "$1"
+"""
+
+
+def backup_pod_spec():
+    spec = pod_spec()
+    c = spec["containers"][0]
+    for k in ("ports", "readinessProbe", "livenessProbe"):
+        c.pop(k)
+    c.update(name="backup", image="postgres:15", args=["bash", "/berth/backup.sh", "daily", "7"],
+             env=[{"name": "DB_HOST", "value": "db"},
+                  {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db-backup-env", "key": "DB_PASSWORD"}}}],
+             volumeMounts=[{"name": "files", "mountPath": "/berth/backup.sh", "subPath": "backup.sh"},
+                           {"name": "files", "mountPath": "/berth/restore.sh", "subPath": "restore.sh"}])
+    spec["volumes"] = [{"name": "files", "configMap": {"name": "db-backup-files"}}]
+    spec["restartPolicy"] = "OnFailure"
+    return spec
+
+
+def backup_cronjob():
+    return {"metadata": {"name": "db-backup", "namespace": "shop"},
+            "spec": {"schedule": "0 2 * * *", "jobTemplate": {"spec": {"template": {"spec": backup_pod_spec()}}}}}
+
+
+def cron_container(rs):
+    return find(rs, "db-backup")["inputs"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+
+
+def backup_scheduler():
+    props = docker_container(role="backup", image="postgres:15", name="berth-prod-db-backup", hostname="db-backup",
+                             command=["supercronic", "/berth/crontab"],
+                             envs=["DB_HOST=db", "DB_PASSWORD=x"],
+                             uploads=[{"file": "/berth/crontab", "content": "0 2 * * * bash /berth/backup.sh daily 7\n"},
+                                      {"file": "/berth/backup.sh", "content": BACKUP_SH, "executable": True},
+                                      {"file": "/berth/restore.sh", "content": RESTORE_SH, "executable": True}],
+                             volumes=[{"volumeName": "berth-prod-db-backups", "containerPath": "/backups"}])
+    props["labels"][1]["value"] = "db-backup"
+    props["labels"][2]["value"] = "DB_PASSWORD"
+    return props
+
+
+def set_envs(props, name, value):
+    props["envs"] = [e for e in props["envs"] if not e.startswith(name + "=")] + [f"{name}={value}"]
+
+
 def k8s_stack(stack="prod"):
     db_labels = {"app.kubernetes.io/name": "db", "app.kubernetes.io/component": "database"}
     db_spec = pod_spec()
@@ -308,8 +397,10 @@ def k8s_stack(stack="prod"):
     return [
         {"urn": f"urn:pulumi:{stack}::berth::berth:index:Database::db", "type": "berth:index:Database", "name": "db",
          "custom": False, "inputs": {}},
-        {"urn": f"urn:pulumi:{stack}::berth::berth:index:BackupJob::db-backup", "type": "berth:index:BackupJob",
-         "name": "db-backup", "custom": True, "inputs": {}},  # custom only so that find() can remove it
+        R("kubernetes:core/v1:ConfigMap", "db-backup-files",
+          {"metadata": {"name": "db-backup-files", "namespace": "shop"},
+           "data": {"backup.sh": BACKUP_SH, "restore.sh": RESTORE_SH}}, component="BackupJob", stack=stack),
+        R(CRONJOB, "db-backup", backup_cronjob(), component="BackupJob", stack=stack),
         R("kubernetes:core/v1:Namespace", "ns", {"metadata": {"name": "shop"}}, component="Platform", stack=stack, protect=True),
         R("kubernetes:networking.k8s.io/v1:NetworkPolicy", "default-deny",
           {"metadata": {"name": "default-deny", "namespace": "shop"},
@@ -331,8 +422,11 @@ def k8s_stack(stack="prod"):
 
 
 def docker_stack(stack="prod"):
-    db = docker_container(role="database", image="sha256:" + "d" * 64,
-                          envs=["POSTGRES_USER=app", "POSTGRES_PASSWORD=x"])
+    db = docker_container(role="database", image="sha256:" + "d" * 64, name="berth-prod-db", hostname="db",
+                          envs=["POSTGRES_USER=app", "POSTGRES_PASSWORD=x"],
+                          networksAdvanced=[{"name": "berth-prod-internal", "aliases": ["db"]}],
+                          volumes=[{"volumeName": "berth-prod-db-data", "containerPath": "/var/lib/postgresql/data"}])
+    db["labels"][1]["value"] = "db"
     db["labels"][2]["value"] = "POSTGRES_PASSWORD"
     grafana = docker_container(role="monitoring", image="grafana/grafana:11.2.2",
                                envs=["GF_SECURITY_ADMIN_PASSWORD=y"])
@@ -341,12 +435,11 @@ def docker_stack(stack="prod"):
     return [
         {"urn": f"urn:pulumi:{stack}::berth::berth:index:Database::db", "type": "berth:index:Database", "name": "db",
          "custom": False, "inputs": {}},
-        {"urn": f"urn:pulumi:{stack}::berth::berth:index:BackupJob::db-backup", "type": "berth:index:BackupJob",
-         "name": "db-backup", "custom": False, "inputs": {}},
         img,
         R("docker:index/volume:Volume", "db-data", {"name": "berth-prod-db-data"}, component="Database", stack=stack,
           protect=True),
         R(CONTAINER, "db", db, component="Database", stack=stack, deps=[img["urn"]]),
+        R(CONTAINER, "db-backup", backup_scheduler(), component="BackupJob", stack=stack),
         R(CONTAINER, "grafana", grafana, component="Monitoring", stack=stack),
     ]
 
@@ -387,7 +480,31 @@ STACK_CASES = [
     ("stack_database_storage_protected", docker_stack, lambda rs: find(rs, "db-data").update(protect=False), {},
      "docker Volume 'berth-prod-db-data' of Database 'db-data' is not protected"),
     ("stack_database_has_backup", k8s_stack, lambda rs: rs.remove(find(rs, "db-backup")), {},
-     "Database 'db' has no BackupJob"),
+     "StatefulSet 'db' (postgres) has no backup schedule"),
+    ("stack_database_has_backup", k8s_stack, lambda rs: cron_container(rs)["env"][0].update(value="db-old"), {},
+     "runs pg_dump against db-old"),
+    ("stack_database_has_backup", k8s_stack, lambda rs: cron_container(rs)["env"][0].update(value="db.staging"), {},
+     "StatefulSet 'db' (postgres) has no backup schedule"),
+    ("stack_database_has_backup", k8s_stack, lambda rs: find(rs, "db-backup")["inputs"]["spec"].update(suspend=True),
+     {}, "schedules seen: none"),
+    ("stack_database_has_backup", k8s_stack,
+     lambda rs: find(rs, "db-backup-files")["inputs"]["data"].update({"backup.sh": "echo skipped"}), {},
+     "CronJob 'db-backup' runs no dump tool against db"),
+    ("stack_database_has_backup", k8s_stack,
+     lambda rs: cron_container(rs).update(args=["bash", "/berth/restore.sh", "latest"]), {},
+     "CronJob 'db-backup' runs no dump tool"),
+    ("stack_database_has_backup", docker_stack, lambda rs: rs.remove(find(rs, "db-backup")), {},
+     "container 'berth-prod-db' (postgres) has no backup schedule"),
+    ("stack_database_has_backup", docker_stack, lambda rs: find(rs, "db-backup")["inputs"].update(mustRun=False), {},
+     "schedules seen: none"),
+    ("stack_database_has_backup", docker_stack,
+     lambda rs: find(rs, "db-backup")["inputs"].update(command=["bash", "/berth/backup.sh", "daily", "7"]), {},
+     "schedules seen: none"),
+    ("stack_database_has_backup", docker_stack, lambda rs: set_envs(find(rs, "db-backup")["inputs"], "DB_HOST", "db2"),
+     {}, "container 'berth-prod-db-backup' runs pg_dump against db2"),
+    ("stack_database_has_backup", docker_stack,
+     lambda rs: find(rs, "image-postgres-15")["inputs"].update(name="mongo:7.0"), {},
+     "container 'berth-prod-db' (mongo) has no backup schedule: no CronJob or cron container runs mongodump"),
     ("stack_credentials_are_secrets", docker_stack,
      lambda rs: find(rs, "db")["inputs"]["labels"][2].update(value=""), {},
      "sets POSTGRES_PASSWORD as a literal value"),
@@ -456,3 +573,172 @@ def test_singleton_and_exemption_config():
     rs = k8s_stack()
     rs.remove(find(rs, "db-backup"))
     assert _stack_messages("stack_database_has_backup", rs, {"exemptDatabases": ["db"]}) == []
+
+
+# --------------------------------------------- backups, storage and credentials judged without Berth's names
+
+def without_berth_names(rs):
+    """The same stack as a hand-written program would declare it: no berth.* labels, no Berth component
+    parents, no app.kubernetes.io/component labels; the Berth component resources themselves dropped."""
+    out = []
+    for r in copy.deepcopy(rs):
+        if r["type"].startswith("berth:"):
+            continue
+        stack, project = r["urn"].split("::")[0], r["urn"].split("::")[1]
+        r["urn"] = f"{stack}::{project}::{r['type']}::{r['name']}"
+        r["dependsOn"] = [f"{d.split('::')[0]}::{d.split('::')[1]}::{d.split('::')[2].split('$')[-1]}::{d.split('::')[3]}"
+                          for d in r.get("dependsOn", [])]
+        inputs = r["inputs"]
+        if isinstance(inputs.get("labels"), list):
+            inputs["labels"] = [l for l in inputs["labels"] if not l["label"].startswith("berth.")]
+        _drop_component_labels(inputs)
+        out.append(r)
+    return out
+
+
+def _drop_component_labels(value):
+    if isinstance(value, dict):
+        value.pop("app.kubernetes.io/component", None)
+        for v in value.values():
+            _drop_component_labels(v)
+    elif isinstance(value, list):
+        for v in value:
+            _drop_component_labels(v)
+
+
+@pytest.mark.parametrize("factory", [k8s_stack, docker_stack])
+def test_backup_rule_needs_no_berth_labels_or_components(factory):
+    rs = without_berth_names(factory())
+    assert not any("berth." in json.dumps(r["inputs"]) or "berth:index" in r["urn"] for r in rs)
+    assert _stack_messages("stack_database_has_backup", rs) == []
+    rs.remove(find(rs, "db-backup"))
+    assert [m for m in _stack_messages("stack_database_has_backup", rs) if "has no backup schedule" in m]
+
+
+def test_backup_script_written_by_an_init_container():
+    """The script may stop being a ConfigMap file: an init container writes it into an emptyDir."""
+    rs = k8s_stack()
+    rs.remove(find(rs, "db-backup-files"))
+    spec = find(rs, "db-backup")["inputs"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    spec["volumes"] = [{"name": "scripts", "emptyDir": {}}]
+    spec["containers"][0]["volumeMounts"] = [{"name": "scripts", "mountPath": "/berth"}]
+    spec["initContainers"] = [dict(copy.deepcopy(spec["containers"][0]), name="write-scripts", args=None,
+                                   command=["sh", "-c", "printf '%s' \"$BACKUP_SCRIPT\" > /berth/backup.sh"],
+                                   env=[{"name": "BACKUP_SCRIPT", "value": BACKUP_SH}])]
+    assert _stack_messages("stack_database_has_backup", rs) == []
+    spec["initContainers"][0]["env"][0]["value"] = "echo nothing to do"
+    assert _stack_messages("stack_database_has_backup", rs)
+
+
+def test_backup_script_in_a_volume_written_by_a_one_shot_docker_container():
+    """Docker's generated files may move from `uploads` into a volume written by a one-shot container."""
+    rs = docker_stack()
+    sched = find(rs, "db-backup")["inputs"]
+    uploads = sched.pop("uploads")
+    sched["volumes"].append({"volumeName": "berth-prod-db-backup-files", "containerPath": "/berth", "readOnly": True})
+    writer = docker_container(role="init", image="busybox:1.36", name="berth-prod-db-backup-files", restart="no",
+                              mustRun=False, uploads=[dict(u, file="/src" + u["file"][len("/berth"):]) for u in uploads],
+                              command=["sh", "-c", "cp /src/* /berth/"],
+                              volumes=[{"volumeName": "berth-prod-db-backup-files", "containerPath": "/berth"}])
+    rs.append(R(CONTAINER, "db-backup-files", writer, stack="prod"))
+    assert _stack_messages("stack_database_has_backup", rs) == []
+    writer["volumes"] = [{"volumeName": "elsewhere", "containerPath": "/berth"}]
+    assert _stack_messages("stack_database_has_backup", rs)
+
+
+@pytest.mark.parametrize("how", ["secret volume", "projected volume", "inline command", "connection URI",
+                                 "deployment cron loop"])
+def test_backup_found_whichever_way_the_dump_reaches_the_cronjob(how):
+    rs = k8s_stack()
+    job = find(rs, "db-backup")
+    spec = job["inputs"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    if how == "secret volume":
+        cm = find(rs, "db-backup-files")
+        rs.remove(cm)
+        rs.append(R("kubernetes:core/v1:Secret", "db-backup-scripts",
+                    {"metadata": {"name": "db-backup-scripts", "namespace": "shop"},
+                     "data": {"backup.sh": base64.b64encode(BACKUP_SH.encode()).decode()}}))
+        spec["volumes"] = [{"name": "files", "secret": {"secretName": "db-backup-scripts"}}]
+        c["volumeMounts"] = [{"name": "files", "mountPath": "/berth"}]
+    elif how == "projected volume":
+        spec["volumes"] = [{"name": "files", "projected": {"sources": [{"configMap": {
+            "name": "db-backup-files", "items": [{"key": "backup.sh", "path": "run/backup.sh"}]}}]}}]
+        c["volumeMounts"] = [{"name": "files", "mountPath": "/opt"}]
+        c["args"] = ["bash", "/opt/run/backup.sh", "daily"]
+    elif how == "inline command":
+        c.update(command=["sh", "-c"], args=["PGPASSWORD=$DB_PASSWORD pg_dumpall -h $(DB_HOST) > /backups/all.sql"])
+    elif how == "connection URI":
+        c.update(args=["sh", "-c", 'pg_dump "$DATABASE_URL" -Fc -f /backups/app.dump'],
+                 env=[{"name": "DATABASE_URL", "value": "postgresql://backup@db.shop.svc.cluster.local:5432/app"}])
+    elif how == "deployment cron loop":
+        rs.remove(job)
+        c.update(args=["sh", "-c", "while true; do bash /berth/backup.sh daily 7; sleep 86400; done"])
+        rs.append(R(DEPLOYMENT, "db-backup-loop", {"metadata": {"name": "db-backup-loop", "namespace": "shop"},
+                                                    "spec": {"template": {"spec": spec}}}))
+    assert _stack_messages("stack_database_has_backup", rs) == [], how
+
+
+def test_a_streaming_replica_is_covered_by_its_primary():
+    rs = k8s_stack()
+    replica = copy.deepcopy(find(rs, "db-statefulset"))
+    replica["name"] = "db-replica-statefulset"
+    replica["urn"] = replica["urn"].replace("::db-statefulset", "::db-replica-statefulset")
+    replica["inputs"]["metadata"]["name"] = "db-replica"
+    c = replica["inputs"]["spec"]["template"]["spec"]["containers"][0]
+    c["command"] = ["sh", "-c", 'pg_basebackup -h "$PRIMARY_HOST" -D "$PGDATA" -X stream -R && exec postgres']
+    c["env"].append({"name": "PRIMARY_HOST", "value": "db"})
+    rs.append(replica)
+    assert _stack_messages("stack_database_has_backup", rs) == []
+    rs.remove(find(rs, "db-backup"))
+    messages = _stack_messages("stack_database_has_backup", rs)
+    assert len(messages) == 1 and messages[0].startswith("StatefulSet 'db' (postgres)"), messages
+
+
+def test_backup_images_and_exemptions_by_host_name():
+    rs = k8s_stack()
+    c = cron_container(rs)
+    c.update(image="prodrigestivill/postgres-backup-local:16", args=None)
+    c.pop("volumeMounts")
+    assert _stack_messages("stack_database_has_backup", rs)
+    assert _stack_messages("stack_database_has_backup", rs,
+                           {"backupImages": ["prodrigestivill/postgres-backup-local"]}) == []
+    rs.remove(find(rs, "db-backup"))
+    assert _stack_messages("stack_database_has_backup", rs, {"exemptDatabases": ["db-0"]}) == []
+
+
+def test_database_image_clients_are_not_databases():
+    """A one-shot or a scheduler that uses the database image for its client tools is no database."""
+    rs = docker_stack()
+    restore = docker_container(image="postgres:15", name="berth-prod-db-restore",
+                               command=["bash", "/berth/restore.sh", "latest"])
+    rs.append(R(CONTAINER, "db-restore", restore))
+    assert _stack_messages("stack_database_has_backup", rs) == []
+    assert len(_stack_messages("stack_database_has_backup", rs + [
+        R(CONTAINER, "db2", docker_container(image="postgres:15", name="db2"))])) == 1
+
+
+@pytest.mark.parametrize("factory", [k8s_stack, docker_stack])
+def test_storage_rule_judges_databases_without_berth_names(factory):
+    rs = without_berth_names(factory())
+    assert _stack_messages("stack_database_storage_protected", rs) == []
+    for r in rs:
+        r["protect"] = False
+    messages = _stack_messages("stack_database_storage_protected", rs)
+    assert messages and all("(postgres) is not protected" in m for m in messages), messages
+
+
+def test_credentials_and_public_datastore_rules_judge_unlabelled_databases():
+    rs = without_berth_names(k8s_stack())
+    assert _stack_messages("stack_credentials_are_secrets", rs) == []
+    assert _stack_messages("k8s_service_no_public_datastore", rs) == []
+    db_env(rs)[0] = {"name": "POSTGRES_PASSWORD", "value": "hunter2"}
+    assert any("sets POSTGRES_PASSWORD as a literal value" in m
+               for m in _stack_messages("stack_credentials_are_secrets", rs))
+    set_service_type(rs, "LoadBalancer")
+    assert any("StatefulSet 'db' (runs a database server)" in m
+               for m in _stack_messages("k8s_service_no_public_datastore", rs))
+    # Docker: without the berth.secret-envs label nothing vouches for an env value, so both count as literals.
+    messages = _stack_messages("stack_credentials_are_secrets", without_berth_names(docker_stack()))
+    assert len(messages) == 2 and all("as a literal value" in m for m in messages), messages
+    assert {m.split(" (")[0] for m in messages} == {"database container 'db'", "monitoring container 'grafana'"}

@@ -71,6 +71,16 @@ def drop(rs, type_suffix, name):
     rs.remove(one(rs, type_suffix, name))
 
 
+def cronjob_container(rs, name):
+    return k8s(rs, "CronJob", name)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+
+
+def set_env(container, name, value):
+    env = [e for e in container["env"] if e["name"] == name]
+    assert len(env) == 1, (name, container["env"])
+    env[0]["value"] = value
+
+
 def set_label(inputs, label, value):
     inputs["labels"] = [l for l in inputs["labels"] if l["label"] != label] + [{"label": label, "value": value}]
 
@@ -99,6 +109,9 @@ VARIANTS = {
     ("dev", "api runs as root"): (lambda rs: container(rs, "api").pop("user"), "docker-container-non-root-user"),
     ("dev", "literal password env"): (
         lambda rs: container(rs, "api")["envs"].append("ADMIN_PASSWORD=changeme"),
+        "docker-container-no-plaintext-secret-env"),
+    ("dev", "literal beside a secret env"): (
+        lambda rs: container(rs, "api")["envs"].append("DATABASE_URL=postgresql://easyflow:changeme@db:5432/easyflow"),
         "docker-container-no-plaintext-secret-env"),
     ("dev", "db password no longer from a secret"): (
         lambda rs: set_label(container(rs, "db"), "berth.secret-envs", ""), "stack-credentials-are-secrets"),
@@ -170,7 +183,19 @@ VARIANTS = {
     ("prod", "database StatefulSet unprotected"): (
         lambda rs: one(rs, ":StatefulSet", "db-statefulset").update(protect=False), "stack-database-storage-protected"),
     ("prod", "database without backup"): (
-        lambda rs: rs.remove(one(rs, "berth:index:BackupJob", "db-backup")), "stack-database-has-backup"),
+        lambda rs: drop(rs, ":CronJob", "db-backup-daily-cronjob"), "stack-database-has-backup"),
+    ("prod", "backup CronJob dumps another host"): (
+        lambda rs: set_env(cronjob_container(rs, "db-backup-daily-cronjob"), "DB_HOST", "db-old"),
+        "stack-database-has-backup"),
+    ("prod", "backup CronJob suspended"): (
+        lambda rs: k8s(rs, "CronJob", "db-backup-daily-cronjob")["spec"].update(suspend=True),
+        "stack-database-has-backup"),
+    ("prod", "backup CronJob runs the restore script"): (
+        lambda rs: cronjob_container(rs, "db-backup-daily-cronjob").update(args=["bash", "/berth/restore.sh", "latest"]),
+        "stack-database-has-backup"),
+    ("prod", "literal beside a secretKeyRef env"): (
+        lambda rs: first(rs, "Deployment", "api-deployment")["env"].append({"name": "DATABASE_URL", "value": "postgresql://x"}),
+        "k8s-workload-no-plaintext-secret-env"),
 }
 
 
