@@ -262,3 +262,13 @@ def test_every_insecure_variant_is_blocked_over_grpc(analyzer, dev_analyzer):
             missed.append(f"{stack}: {what} -> {policy}")
     assert missed == [], missed
     assert len(VARIANTS) >= 30
+
+
+@pytest.mark.parametrize("variant", ["compliant", "all-insecure"])
+def test_raw_program_over_grpc(analyzer, variant):
+    """A program with no Berth code (tests/policies/raw_program) through the protocol, as the engine does."""
+    from raw_program.variants import CONFIG_KEY, STACK, VARIANTS
+
+    resources = [r.to_json() for r in record(STACK, project_dir=PACK.parent / "tests" / "policies" / "raw_program",
+                                             config={CONFIG_KEY: variant}).resources]
+    assert {p for p, _u, _m in _engine_pass(analyzer, resources)} == VARIANTS[variant]
