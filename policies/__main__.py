@@ -1,8 +1,10 @@
 """The Berth CrossGuard policy pack.
 
-The Pulumi CLI starts it as ``python -u -m pulumi.policy <engine address> .`` from this directory
-(via its ``pulumi-analyzer-policy-python`` shim); ``PolicyPack(...)`` then serves the Analyzer gRPC
-service on a free localhost port, prints the port on stdout and blocks.
+The Pulumi CLI (v3.274) starts a Python pack through the language host's ``RunPlugin`` RPC: the
+``pulumi-language-python`` plugin runs ``python -u -m pulumi.policy <engine address> <pack dir>`` with
+this directory as working directory (and the stack's config in ``PULUMI_CONFIG``); ``pulumi.policy`` runs
+this file, and ``PolicyPack(...)`` serves the Analyzer gRPC service on a free localhost port, prints the
+port on stdout and blocks.
 """
 
 import os

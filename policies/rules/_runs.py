@@ -15,7 +15,7 @@ path-looking word into the files and blobs that hold it (a crontab names a scrip
 ConfigMap or written by an init container), so a rule can ask "does this container end up running
 pg_dump against host X" whichever way the script reached the container.
 
-New ways of delivering files go into ``EVIDENCE`` (one function per source): each gets the run and the
+New ways of delivering files go into ``DOCKER_EVIDENCE``/``K8S_EVIDENCE`` (one function per source): each gets the run and the
 stack index and adds to ``files``/``blobs``/``env``.
 """
 

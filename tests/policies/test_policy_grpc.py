@@ -1,10 +1,11 @@
 """The policy pack spoken to over its real gRPC protocol, started the way the Pulumi CLI starts it.
 
-The CLI (sdk/go/common/resource/plugin/analyzer_plugin.go, NewPolicyAnalyzer) runs the
-``pulumi-analyzer-policy-python`` shim with the args ``<engine address> .`` and the policy pack
-directory as working directory; the shim runs ``python3 -u -m pulumi.policy <engine address> .``
-(``-virtualenv=`` only if PulumiPolicy.yaml sets one). The environment carries PULUMI_CONFIG (the
-stack config as JSON), PULUMI_PROJECT, PULUMI_STACK, PULUMI_DRY_RUN (and PULUMI_ORGANIZATION).
+The engine (Pulumi CLI v3.274) starts a Python policy pack through the language host's ``RunPlugin``
+RPC (kind ``analyzer``): ``pulumi-language-python`` runs ``python -u -m pulumi.policy <engine address>
+<pack dir>`` with the pack directory as working directory, using the ``virtualenv`` runtime option of
+PulumiPolicy.yaml if set, else ``python3`` from PATH. Its policy proxy learns the stack from the engine
+and passes PULUMI_CONFIG (the stack config as JSON), PULUMI_PROJECT, PULUMI_STACK, PULUMI_DRY_RUN (and
+PULUMI_ORGANIZATION) in the environment.
 ``pulumi.policy`` runs ``__main__.py`` with runpy; ``PolicyPack(...)`` serves the
 ``pulumirpc.Analyzer`` service on 127.0.0.1:<free port>, writes ``<port>\\n`` to stdout and blocks.
 The engine address must be given; the Python SDK does not dial it (logging goes to stderr when no
@@ -59,7 +60,7 @@ def engine():
 def _start(address, stack, config):
     env = {**os.environ, "PULUMI_PROJECT": "berth", "PULUMI_STACK": stack, "PULUMI_DRY_RUN": "true",
            "PULUMI_CONFIG": json.dumps(config)}
-    proc = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", address, "."], cwd=PACK, env=env,
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", address, str(PACK)], cwd=PACK, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     line = proc.stdout.readline().decode().strip()
     if not line.isdigit():
