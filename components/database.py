@@ -46,6 +46,34 @@ exec postgres -c hot_standby=on
 """
 
 
+# The primary's entrypoint: the roles' passwords follow the stack on every start, then the image's
+# own entrypoint runs. A data volume that outlived its stack (prod volumes are retained on destroy)
+# holds the passwords of the stack that created it; a redeploy generates new ones. Rather than lose
+# the data or pin a password forever, the passwords in the volume are set to the stack's before the
+# server accepts connections: in single-user mode (no network, no other session), reading them from
+# the environment, so no password is ever on a command line.
+PRIMARY_ENTRYPOINT = r"""#!/bin/bash
+# Created by Berth: align the roles' passwords with this stack's, then start PostgreSQL as usual.
+set -euo pipefail
+sql_literal() { local q="'"; printf "'%s'" "${1//$q/$q$q}"; }
+if [ -s "$PGDATA/PG_VERSION" ]; then
+  {
+    printf 'ALTER ROLE "%s" WITH PASSWORD %s;\n' "$POSTGRES_USER" "$(sql_literal "$POSTGRES_PASSWORD")"
+    if [ -n "${REPLICATION_PASSWORD:-}" ]; then
+      # A replica added to an existing database: its role and access were never initialised.
+      # shellcheck disable=SC2016 # $$ is SQL's dollar quoting, not the shell's
+      printf 'DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = %s) THEN CREATE ROLE @REPLICATION_USER@ WITH REPLICATION LOGIN; END IF; END$$;\n' "'@REPLICATION_USER@'"
+      printf 'ALTER ROLE @REPLICATION_USER@ WITH PASSWORD %s;\n' "$(sql_literal "$REPLICATION_PASSWORD")"
+      grep -q '^host replication @REPLICATION_USER@ ' "$PGDATA/pg_hba.conf" ||
+        echo "host replication @REPLICATION_USER@ all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+    fi
+  } | postgres --single -c log_min_error_statement=panic -D "$PGDATA" postgres >/dev/null
+  echo "berth: role passwords set from the stack secrets"
+fi
+exec docker-entrypoint.sh "$@"
+""".replace("@REPLICATION_USER@", REPLICATION_USER)
+
+
 def default_image(spec: DatabaseSpec) -> str:
     version = spec.version or DEFAULT_DB_VERSION[spec.engine]
     return spec.image or (f"postgres:{version}" if spec.engine == DatabaseEngine.POSTGRES else f"mongo:{version}")
@@ -120,12 +148,14 @@ def database_workloads(
     user, database = db_user(name, spec), db_name(name, spec)
     env = {"POSTGRES_USER": user, "POSTGRES_DB": database, "PGDATA": PGDATA}
     secret_env = {"POSTGRES_PASSWORD": SecretValue(f"{name}-env", "POSTGRES_PASSWORD", password)}
-    files: tuple[File, ...] = ()
+    files: tuple[File, ...] = (
+        File("primary-entrypoint", "/berth/primary-entrypoint.sh", PRIMARY_ENTRYPOINT, mode=0o555),
+    )
     command = ("postgres", *(part for k, v in sorted(spec.settings.items()) for part in ("-c", f"{k}={v}")))
     if spec.replica:
         assert replication_password is not None
         secret_env["REPLICATION_PASSWORD"] = SecretValue(f"{name}-env", "REPLICATION_PASSWORD", replication_password)
-        files = (
+        files += (
             File("replication-init", "/docker-entrypoint-initdb.d/10-replication.sh",
                  PRIMARY_REPLICATION_INIT.format(user=REPLICATION_USER), mode=0o555),
         )
@@ -135,7 +165,8 @@ def database_workloads(
     )
     primary = Workload(
         name=name,
-        command=command if len(command) > 1 else None,
+        entrypoint=("bash", "/berth/primary-entrypoint.sh"),
+        command=command,
         env=env,
         secret_env=secret_env,
         volumes=(DataVolume(f"{name}-data", PGDATA_DIR, spec.storage),),

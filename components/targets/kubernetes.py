@@ -42,6 +42,15 @@ def labels(ctx: KubeContext, w: Workload) -> dict[str, str]:
     return {**selector(ctx, w), COMPONENT: w.role.value, MANAGED_BY: "berth", **w.labels}
 
 
+#: One server-side-apply field manager for every object Berth declares, whatever the stack's history.
+#: By default pulumi-kubernetes names a random manager per resource and keeps it in the stack state;
+#: after `pulumi destroy`, a retained StatefulSet (or PVC, Namespace) is still owned by that lost
+#: name, and the next `pulumi up` conflicts with it (".spec.volumeClaimTemplates" on a StatefulSet).
+#: With the same name the redeploy adopts what was retained.
+FIELD_MANAGER_ANNOTATION = "pulumi.com/patchFieldManager"
+FIELD_MANAGER = "berth"
+
+
 def meta(ctx: KubeContext, name: str, w: Optional[Workload] = None, **extra: Any) -> dict[str, Any]:
     m: dict[str, Any] = {"name": name, "namespace": ctx.namespace}
     m["labels"] = labels(ctx, w) if w else {PART_OF: ctx.stack, MANAGED_BY: "berth"}
@@ -468,6 +477,7 @@ class KubernetesTarget:
     ) -> pulumi.CustomResource:
         cls = _resource_class(manifest["apiVersion"], manifest["kind"])
         kwargs = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+        kwargs["metadata"] = with_field_manager(kwargs["metadata"])
         if secret_checksum is not None:
             kwargs = _with_secret_checksum(kwargs, secret_checksum)
         if "stringData" in kwargs:
@@ -508,6 +518,11 @@ class KubernetesTarget:
 
     def create_ingress(self, manifest: dict[str, Any], parent: pulumi.Resource, depends_on: list[pulumi.Resource]):
         return self.create(manifest, manifest["metadata"]["name"] + "-ingress", parent, [self.namespace, *depends_on])
+
+
+def with_field_manager(md: dict[str, Any]) -> dict[str, Any]:
+    """``metadata`` with Berth's stable server-side-apply field manager (see FIELD_MANAGER)."""
+    return {**md, "annotations": {**(md.get("annotations") or {}), FIELD_MANAGER_ANNOTATION: FIELD_MANAGER}}
 
 
 _KIND_SUFFIX = {

@@ -302,7 +302,9 @@ def test_postgres_settings_become_flags():
     [w] = database_workloads("db", DatabaseSpec(settings={"max_connections": "200", "shared_buffers": "256MB"}), "pw")
     assert w.command == ("postgres", "-c", "max_connections=200", "-c", "shared_buffers=256MB")
     [plain] = database_workloads("db", DatabaseSpec(), "pw")
-    assert plain.command is None  # the image's own CMD
+    # With our own entrypoint (passwords follow the stack), the image's CMD is given explicitly.
+    assert plain.command == ("postgres",)
+    assert plain.entrypoint == ("bash", "/berth/primary-entrypoint.sh")
 
 
 def test_cache_workload_and_command():
@@ -381,7 +383,7 @@ def test_service_manifests(spec, expect_kinds):
 @pytest.mark.parametrize(
     "builder,kinds",
     [
-        (lambda: database_workloads("db", DatabaseSpec(), "pw")[0], ["Secret", "StatefulSet", "Service", "NetworkPolicy"]),
+        (lambda: database_workloads("db", DatabaseSpec(), "pw")[0], ["Secret", "ConfigMap", "StatefulSet", "Service", "NetworkPolicy"]),
         (lambda: cache_workloads("c", CacheSpec(), "pw")[0], ["Secret", "StatefulSet", "Service", "NetworkPolicy"]),
         (
             lambda: database_workloads("db", DatabaseSpec(replica=True), "pw", "rpw")[0],

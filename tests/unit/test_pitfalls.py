@@ -198,3 +198,16 @@ def test_generated_secret_names_do_not_collide():
     })
     urns = [x.urn for x in r.resources]
     assert len(urns) == len(set(urns)), sorted(u for u in urns if urns.count(u) > 1)
+
+
+def test_every_kubernetes_object_has_berths_stable_field_manager():
+    """A retained object (StatefulSet, PVC, Namespace) outlives `pulumi destroy` and the random
+    field manager kept in the destroyed stack's state; the next `up` must apply as the same manager,
+    or server-side apply conflicts with the old one (seen on a real cluster: .spec.volumeClaimTemplates)."""
+    from berth.record import record
+
+    objs = k8s_objects(record("prod"))
+    assert objs
+    for r in objs:
+        annotations = (r.inputs.get("metadata") or {}).get("annotations") or {}
+        assert annotations.get("pulumi.com/patchFieldManager") == "berth", r.name
