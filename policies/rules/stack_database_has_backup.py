@@ -4,7 +4,8 @@ Judged from what is deployed, not from Berth's component names: the databases ar
 run a database server (``_databases.databases``), and a backup is a CronJob or a cron-loop container
 that runs the engine's dump tool against one of the database's host names (``_databases.schedules``),
 however its script reaches it (command line, env, Docker uploads, ConfigMap/Secret volumes, an init or
-writer container). A streaming replica is covered by its primary's backup.
+writer container). A streaming replica is covered by its primary's backup. A database of an engine the
+rule has no dump tool for (one recognised only by its role label, e.g. Neo4j) is not judged.
 """
 
 from ._common import ENVIRONMENT_SCHEMA, config_list, environment_is_prod
@@ -23,13 +24,15 @@ def check(resources, config):
     jobs = schedules(resources, config, index)
     covered = {id(db) for db in dbs if any(backs_up(s, db) for s in jobs)}
     for db in dbs:
+        if db.engine is None:
+            continue  # labelled a database, but of an engine whose dump tool the rule does not know (e.g. Neo4j)
         if id(db) in covered or db.names & exempt or db.res.name.lower() in exempt:
             continue
         primaries = [p for p in dbs if p is not db and any(
             p.reached_by(h, db.run.platform, db.run.namespace) for h in db.replica_of)]
         if primaries:
             continue  # a replica: judged through its primary
-        tools = "/".join(db.engine.dump_tools) if db.engine else "a dump tool"
+        tools = "/".join(db.engine.dump_tools)
         seen = "; ".join(
             f"{s.describe()} runs {'/'.join(sorted(s.tools)) or 'no dump tool'}"
             f"{' against ' + ', '.join(sorted(s.hosts)) if s.hosts else ''}" for s in jobs) or "none"

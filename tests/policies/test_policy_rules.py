@@ -742,3 +742,15 @@ def test_credentials_and_public_datastore_rules_judge_unlabelled_databases():
     messages = _stack_messages("stack_credentials_are_secrets", without_berth_names(docker_stack()))
     assert len(messages) == 2 and all("as a literal value" in m for m in messages), messages
     assert {m.split(" (")[0] for m in messages} == {"database container 'db'", "monitoring container 'grafana'"}
+
+
+def test_backup_rule_skips_labelled_databases_of_unknown_engines():
+    """Neo4j (Berth's `graphs`) is labelled a database but has no dump tool the rule knows: not judged."""
+    rs = k8s_stack()
+    rs.remove(find(rs, "db-backup"))
+    c = find(rs, "db-statefulset")["inputs"]["spec"]["template"]["spec"]["containers"][0]
+    c["image"] = "neo4j:4.4"
+    assert _stack_messages("stack_database_has_backup", rs) == []
+    assert _stack_messages("stack_database_storage_protected", rs) == []
+    find(rs, "db-statefulset")["protect"] = False
+    assert _stack_messages("stack_database_storage_protected", rs)
