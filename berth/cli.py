@@ -89,7 +89,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["preview-comment"]:
         # Its own parser (and --help): the renderer has many options of its own.
-        from .preview.comment import main as preview_comment
+        from .preview.cli import main as preview_comment
 
         return preview_comment(argv[1:])
     args = _parser().parse_args(argv)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from berth.preview import comment as pc
+from berth import preview as pc
 
 LIMIT = pc.GITHUB_COMMENT_LIMIT
 
@@ -445,3 +445,205 @@ def test_cli_end_to_end(fixtures_dir, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "berth", "preview-comment", "--stack", "no-equals-sign"],
                          capture_output=True, text=True, cwd=str(pc.__file__).rsplit("/berth/", 1)[0])
     assert bad.returncode == 2
+
+
+# --------------------------------------------------------------------------- TLS identities
+
+
+def test_tls_keys_and_certificates_replaced_or_deleted_are_flagged_in_bold_at_the_top(fixtures_dir):
+    body = pc.render_comment([load(fixtures_dir, "prod_tls.json", label="prod")])
+    top = header(body)
+    assert ("**🔑 5 TLS keys or certificates will be replaced or deleted — "
+            "a new key or certificate is a new identity:**") in top
+    assert ("- **REPLACE** `tls:index/privateKey:PrivateKey` `internal-ca-key` in **prod** (TLS private key: a new key "
+            "is a new identity, so clients pinning it or the certificate break) — because of `algorithm`") in top
+    for line in (
+        "- **REPLACE** `tls:index/selfSignedCert:SelfSignedCert` `internal-ca` in **prod** (self-signed TLS certificate: ",
+        "- **REPLACE** `tls:index/certRequest:CertRequest` `billing-client` in **prod** (TLS certificate request: ",
+        "- **DELETE** `tls:index/locallySignedCert:LocallySignedCert` `billing-client-old` in **prod** (TLS certificate: ",
+        # a Kubernetes Secret of type kubernetes.io/tls, reasons only in detailedDiff
+        "- **REPLACE** `kubernetes:core/v1:Secret` `web-tls` in **prod** (Kubernetes TLS Secret: a new key is a new "
+        "identity, so clients pinning it or the certificate break) — because of `data[\"tls.crt\"]`, `data[\"tls.key\"]`",
+    ):
+        assert line in top
+    # An Opaque Secret stays a stateful resource, listed first; a new key is not flagged.
+    stateful, tls = top.split("**🔑", 1)
+    assert "**⚠️ 1 stateful resource will be replaced or deleted" in stateful
+    assert "`app-env` in **prod** (Kubernetes Secret) — because of `immutable`" in stateful
+    assert "app-env" not in tls and "metrics-key" not in top
+    assert "### prod — ⚠️ stateful changes, 🔑 TLS key or certificate changes" in body
+    assert "<b>internal-ca-key</b> 🔑 TLS identity</summary>\n\n**🔑 TLS private key: a new key is a new identity" in body
+    assert "<b>metrics-key</b></summary>" in body
+    assert_well_formed(body)
+
+
+@pytest.mark.parametrize(
+    "chain, op, states, flag",
+    [
+        ("tls:index/privateKey:PrivateKey", "replace", {}, "tls"),
+        ("tls:index/privateKey:PrivateKey", "delete", {}, "tls"),
+        ("tls:index/selfSignedCert:SelfSignedCert", "replace", {}, "tls"),
+        ("tls:index/locallySignedCert:LocallySignedCert", "replace", {}, "tls"),
+        ("tls:index/certRequest:CertRequest", "delete", {}, "tls"),
+        ("berth:index:Database$tls:index/privateKey:PrivateKey", "replace", {}, "tls"),
+        ("tls:index/privateKey:PrivateKey", "update", {}, None),
+        ("tls:index/selfSignedCert:SelfSignedCert", "create", {}, None),
+        # the Secret's type is read from either state, inputs or outputs
+        ("kubernetes:core/v1:Secret", "delete", {"oldState": {"inputs": {"type": "kubernetes.io/tls"}}}, "tls"),
+        ("kubernetes:core/v1:Secret", "replace", {"newState": {"outputs": {"type": "kubernetes.io/tls"}}}, "tls"),
+        ("kubernetes:core/v1:Secret", "replace", {"oldState": {"inputs": {"type": "Opaque"}}}, "stateful"),
+        ("kubernetes:core/v1:Secret", "update", {"oldState": {"inputs": {"type": "kubernetes.io/tls"}}}, None),
+        ("kubernetes:core/v1:ConfigMap", "delete", {"oldState": {"inputs": {"type": "kubernetes.io/tls"}}}, None),
+    ],
+)
+def test_tls_classification(chain, op, states, flag):
+    step = {"op": op, "urn": f"urn:pulumi:prod::berth::{chain}::thing", "detailedDiff": None, **states}
+    r = pc.analyze_preview("prod", {"steps": [step], "changeSummary": {}})
+    assert [c.flag for c in r.flagged] == ([flag] if flag else [])
+
+
+def test_tls_only_preview():
+    step = {"op": "delete", "urn": "urn:pulumi:prod::berth::tls:index/privateKey:PrivateKey::k", "detailedDiff": None}
+    body = pc.render_comment([pc.analyze_preview("prod", {"steps": [step], "changeSummary": {}})])
+    assert "**🔑 1 TLS key or certificate will be replaced or deleted" in header(body)
+    assert "stateful resource will be" not in body
+    assert "### prod — 🔑 TLS key or certificate changes" in body
+
+
+# --------------------------------------------------------------------------- what real CLI outputs hold
+
+
+def test_every_op_is_counted_and_shown(fixtures_dir):
+    r = load(fixtures_dir, "dev_every_op.json", label="dev")
+    # refresh counts as same; create-replacement + replace + delete-replaced of one URN are one replace
+    assert r.counts == {"create": 0, "update": 1, "replace": 1, "delete": 0, "same": 2, "read": 1, "import": 1,
+                        "read-replacement": 1, "discard-replaced": 1, "discard": 1, "remove-pending-replace": 1,
+                        "frobnicate": 1}
+    assert [(c.op, c.urn.name, c.reasons) for c in r.flagged] == [("replace", "uploads", ["driver"])]
+    body = pc.render_comment([r])
+    assert ("| Create | Update | Replace | Delete | Same | Discard | Discard-replaced | Frobnicate | Import | Read "
+            "| Read-replacement | Remove-pending-replace |\n") in body
+    assert "| 0 | 1 | 1 | 0 | 2 | 1 | 1 | 1 | 1 | 1 | 1 | 1 |\n" in body
+    assert "<summary><code>?</code> frobnicate <code>docker:index/service:Service</code> <b>swarm-thing</b></summary>" in body
+    assert "Operation: `frobnicate`" in body
+    for op in ("read", "import", "discard", "read-replacement", "discard-replaced", "remove-pending-replace"):
+        assert f"</code> {op} <code>" in body
+    # an update step without newState, detailedDiff null, no diffReasons
+    assert "<b>web</b></summary>\n\n*(the provider reported no property paths)*" in body
+    # `info` diagnostics (program stdout) are not shown; the warning is
+    assert "starting berth program" not in body and "<summary>1 warning</summary>" in body
+    assert "### dev — ⚠️ stateful changes" in body
+    assert_well_formed(body)
+
+
+def test_event_log_fixture_has_every_kind_the_cli_writes(fixtures_dir):
+    events, bad = pc.read_event_log((fixtures_dir / "dev_events_every_kind.ndjson").read_text())
+    assert bad == 0
+    kinds = {k for ev in events for k, v in ev.items() if k.endswith("Event") and v is not None}
+    assert kinds == set(pc.KNOWN_EVENT_KINDS) | {"engineEvent", "futureEvent"}
+
+
+def test_event_log_of_every_kind(fixtures_dir):
+    r = load(fixtures_dir, "dev_every_op.json", label="dev", events="dev_events_every_kind.ndjson")
+    assert r.unknown_events == {"(no event)": 2, "engineEvent": 1, "futureEvent": 2}
+    assert [(v.level, v.policy) for v in r.violations] == [
+        ("mandatory", "volume-backup-label"), ("remediate", "container-labels"), ("advisory", "container-healthcheck")]
+    # cancelEvent ends every run, errorEvent and resOpFailedEvent are for debugging: none fails the stack
+    assert not r.failed
+    body = pc.render_comment([r])
+    assert ("*The event log has 5 events of a kind this renderer does not read: "
+            "`(no event)` ×2, `engineEvent` ×1, `futureEvent` ×2.*") in body
+    assert "### dev — 🚫 blocked by policy" in body
+    assert_well_formed(body)
+
+
+def test_many_unknown_event_kinds_are_capped(tmp_path, fixtures_dir):
+    log = tmp_path / "events.ndjson"
+    log.write_text("".join(json.dumps({"sequence": i, "timestamp": 1, f"kind{i:02d}Event": {}}) + "\n" for i in range(11)))
+    body = pc.render_comment([pc.load_stack("dev", str(fixtures_dir / "dev_changes.json"), str(log))])
+    assert "11 events of a kind this renderer does not read: `kind00Event` ×1," in body
+    assert "`kind07Event` ×1 and 3 more kinds.*" in body and "kind08Event" not in body
+
+
+def test_event_log_diagnostics_when_there_is_no_document(tmp_path, fixtures_dir):
+    empty = tmp_path / "preview.json"
+    empty.write_text("{}\n")  # what the CLI prints when it fails before any event
+    r = pc.load_stack("dev", str(empty), str(fixtures_dir / "dev_events_every_kind.ndjson"), 255)
+    assert r.warnings == ["docker:index/container:Container web: warning: resource web has no healthcheck"]
+    body = pc.render_comment([r])
+    assert "reading state" not in body  # ephemeral debug message
+    assert "No preview document was produced" in body
+
+
+def test_streamed_json_preview_in_place_of_the_document(tmp_path, fixtures_dir):
+    stream = fixtures_dir / "dev_events_every_kind.ndjson"
+    r = pc.load_stack("dev", str(stream))
+    assert r.failed
+    assert r.problems[0].startswith("The preview output is an engine event stream (NDJSON)")
+    assert len(r.violations) == 3 and len(r.warnings) == 1
+    one = tmp_path / "one.json"
+    one.write_text(stream.read_text().splitlines()[6] + "\n")  # a stream of one line parses as one object
+    assert pc.load_stack("dev", str(one)).problems[0].startswith("The preview output is an engine event stream")
+    body = pc.render_comment([r])
+    assert "PULUMI\\_ENABLE\\_STREAMING\\_JSON\\_PREVIEW" in body
+
+
+def test_output_json_format_in_place_of_the_document(tmp_path):
+    out = tmp_path / "preview.json"
+    out.write_text(json.dumps({"result": "succeeded", "duration": 1200, "summary": {"create": 1}, "resources": [
+        {"urn": "urn:pulumi:dev::berth::docker:index/volume:Volume::v", "type": "docker:index/volume:Volume",
+         "name": "v", "op": "create", "parent": ""}]}))
+    r = pc.load_stack("dev", str(out))
+    assert r.failed and len(r.problems) == 1 and "--output json, which has no diffs" in r.problems[0]
+
+
+def test_unreadable_files_are_problems_not_crashes(tmp_path, fixtures_dir):
+    binary = tmp_path / "preview.json"
+    binary.write_bytes(b"\xff\xfe{\x00")
+    r1 = pc.load_stack("dev", str(binary))
+    r2 = pc.load_stack("prod", str(tmp_path), str(tmp_path))  # directories
+    assert r1.problems == [f"Preview output {str(binary)!r} is not UTF-8 text."]
+    assert r2.failed and len(r2.problems) == 2 and "could not be read" in r2.problems[1]
+    assert_well_formed(pc.render_comment([r1, r2]))
+
+
+URN_THING = "urn:pulumi:dev::berth::custom:index:Thing::t"
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        {"op": None, "urn": None},
+        {"op": 7, "urn": 7, "detailedDiff": None},
+        {"op": "replace", "urn": {"not": "a string"}, "replaceReasons": "image", "diffReasons": None,
+         "detailedDiff": ["x"]},
+        {"op": "replace", "urn": URN_THING, "detailedDiff": {"a": None, "b": {"kind": None}},
+         "diffReasons": [{"x": 1}, "b"]},
+        {"op": "update", "urn": URN_THING, "oldState": None, "newState": None, "detailedDiff": {}},
+        {"op": "create", "urn": URN_THING, "newState": {"inputs": ["not", "a", "map"]}},
+        {"op": "create", "urn": URN_THING, "newState": "[secret]"},
+        {"op": "delete", "urn": "urn:pulumi:dev::berth::docker:index/container:Container::c",
+         "oldState": {"type": None, "inputs": {"image": None}}},
+        {"op": "delete", "urn": "urn:pulumi:dev::berth::kubernetes:core/v1:Secret::s",
+         "oldState": {"inputs": "[secret]", "outputs": None}},
+    ],
+)
+def test_malformed_steps_and_diagnostics_never_crash(step):
+    doc = {"steps": [step, "not a step", None],
+           "diagnostics": [{"message": None, "severity": "error"}, {"severity": "warning", "message": "w", "urn": None},
+                           "junk"],
+           "changeSummary": None, "duration": True}
+    r = pc.analyze_preview("dev", doc)
+    body = pc.render_comment([r])
+    assert_well_formed(body)
+    assert "None" not in body
+    assert "previewed in" not in body  # `true` is no duration
+    assert r.warnings == ["w"] and r.errors == []
+
+
+def test_an_unexpected_op_cannot_break_the_counts_table():
+    doc = {"steps": [{"op": "x|y <b>", "urn": URN_THING, "detailedDiff": None}], "changeSummary": {}}
+    body = pc.render_comment([pc.analyze_preview("dev", doc)])
+    table = [line for line in body.splitlines() if line.startswith("|")]
+    assert table[0].endswith("| X\\|y &lt;b&gt; |")
+    assert len({len(re.findall(r"(?<!\\)\|", line)) for line in table}) == 1
