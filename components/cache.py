@@ -14,11 +14,17 @@ REDIS_UID = 999  # the official redis image's user
 
 
 def redis_command(spec: CacheSpec) -> tuple[str, ...]:
-    """Through a shell so the password comes from the environment, never from the command line inputs."""
+    """Through a shell so the password comes from the environment: it goes into a config file on the
+    container's private tmpfs (mode 600), never into the inputs or onto redis-server's command line
+    (which every process on the host can read)."""
     flags = "--appendonly yes --appendfsync everysec --dir /data --protected-mode yes"
     if spec.maxmemory:
         flags += f" --maxmemory {spec.maxmemory} --maxmemory-policy allkeys-lru"
-    return ("sh", "-c", f'exec redis-server --requirepass "$REDIS_PASSWORD" {flags}')
+    script = (
+        "umask 077 && printf 'requirepass \"%s\"\\n' \"$REDIS_PASSWORD\" > /tmp/redis-auth.conf && "
+        f"exec redis-server /tmp/redis-auth.conf {flags}"
+    )
+    return ("sh", "-c", script)
 
 
 def cache_workloads(name: str, spec: CacheSpec, password: pulumi.Input[str], allow_from: Sequence[str] = ()) -> list[Workload]:
@@ -35,7 +41,8 @@ def cache_workloads(name: str, spec: CacheSpec, password: pulumi.Input[str], all
             volumes=(DataVolume(f"{name}-data", "/data", spec.storage),),
             tmpfs=("/tmp",),
             health=Probe(
-                command=("CMD-SHELL", 'redis-cli --no-auth-warning -a "$REDIS_PASSWORD" ping | grep -q PONG'),
+                # REDISCLI_AUTH: the password reaches redis-cli through its environment, not its argv.
+                command=("CMD-SHELL", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG'),
                 interval=10, timeout=5, retries=5, start_period=10,
             ),
             resources=spec.resources,

@@ -165,7 +165,10 @@ def test_cache(target):
         assert r.find(K8S_SECRET, "cache-env").inputs["stringData"] == {"REDIS_PASSWORD": pw}
     # The password comes from the environment at run time, never from the command line input.
     assert pw not in json.dumps(cmd)
-    assert "--requirepass \"$REDIS_PASSWORD\"" in cmd[-1]
+    # ... and never reaches redis-server's argv (readable by every process on the host): it goes
+    # into a private config file on the container's tmpfs.
+    assert "--requirepass" not in cmd[-1] and "exec redis-server /tmp/redis-auth.conf " in cmd[-1]
+    assert "umask 077" in cmd[-1] and '"$REDIS_PASSWORD" > /tmp/redis-auth.conf' in cmd[-1]
     assert "--maxmemory 128mb --maxmemory-policy allkeys-lru" in cmd[-1]
     assert "--appendonly yes" in cmd[-1]
     assert r.outputs["caches"]["cache"]["url"] == f"redis://:{pw}@cache:6379/0"
