@@ -3,7 +3,13 @@
 Generated stacks of 10, 50 and 200 services (each with a database/cache usage mix) on both targets,
 plus the real prod stack; median of 3 runs each. Also times the unit suite. Writes bench/results.md.
 
-    .venv/bin/python bench/bench_eval.py [--profile] [--no-suite]
+Berth vs the *flat* program (``bench/flat_program.py``: the same resources registered directly with
+the SDK classes, under the same mocks): each evaluation runs in a fresh worker process (same imports
+and the same warm-up for both, then one timed evaluation), Berth and flat interleaved, median CPU
+time of ``--ratio-runs`` runs each; the ratio is Berth / flat. Also times ``berth render -s prod``
+(CPU of the whole process: imports, evaluation, writing, shutdown).
+
+    .venv/bin/python bench/bench_eval.py [--profile] [--no-suite] [--only-ratio] [--ratio-runs N]
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ import argparse
 import cProfile
 import io
 import os
+import json
 import pstats
+import resource
 import statistics
+import tempfile
 import subprocess
 import sys
 import time
@@ -21,12 +30,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from berth.record import record  # noqa: E402
 
 SIZES = (10, 50, 200)
 RUNS = 3
 PROD_TARGET_SECONDS = 1.0
+RATIO_SIZES = (50, 200)
+RATIO_RUNS = 5
+#: Goals (issue "Berth faster than a flat Pulumi program"): Berth's evaluation ≤ 0.8× the flat
+#: program's at 200 services on both targets; `berth render -s prod` ≤ 0.8 s CPU.
+RATIO_TARGET = 0.8
+RENDER_TARGET_CPU = 0.8
 
 
 def generated_config(n: int, target: str) -> dict:
@@ -97,12 +113,146 @@ def suite_time() -> tuple[float, str]:
     summary = (proc.stdout.strip().splitlines() or ["?"])[-1]
     return elapsed, summary
 
+# ---------------------------------------------------------------- Berth vs the flat program
+
+
+def _worker(kind: str, target: str, n: int, specs_file: str) -> None:
+    """One timed evaluation in this (fresh) process; prints JSON. Both kinds import the same modules
+    and run the same warm-up (a 10-service Berth and flat evaluation: lazy SDK modules, first-use
+    caches), so the processes differ only in the program timed."""
+    import gc
+
+    import pulumi  # noqa: F401
+    import pulumi_docker  # noqa: F401
+    import pulumi_kubernetes  # noqa: F401
+    import pulumi_random  # noqa: F401
+    import pulumi_tls  # noqa: F401
+
+    import berth.components.program  # noqa: F401
+    import berth.components.targets.docker  # noqa: F401
+    import berth.components.targets.kubernetes  # noqa: F401
+    from flat_program import flat_program, resource_specs
+
+    warm_cfg = generated_config(10, target)
+    warm = record("bench", config=warm_cfg)
+    record("bench", config=warm_cfg, program=flat_program(resource_specs(warm)))
+    specs = json.loads(Path(specs_file).read_text())
+    program = flat_program(specs) if kind == "flat" else None
+    cfg = generated_config(n, target)
+    gc.collect()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0, c0 = time.perf_counter(), time.process_time()
+    rec = record("bench", config=cfg, program=program)
+    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"cpu": cpu, "wall": wall, "resources": sum(r.custom for r in rec.resources),
+                      "peak_rss_mib": rss1 / 1024, "rss_before_mib": rss0 / 1024}))
+
+
+def _run_worker(kind: str, target: str, n: int, specs_file: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--worker", kind, target, str(n), specs_file],
+                          cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {kind} {target} {n} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _render_cpu() -> float:
+    """CPU time (user+sys, children) of one `berth render -s prod -o TMP -q` run from the repo root."""
+    with tempfile.TemporaryDirectory() as out:
+        before = os.times()
+        subprocess.run([str(ROOT / ".venv" / "bin" / "berth"), "render", "-s", "prod", "-o", out, "-q"],
+                       cwd=ROOT, check=True)
+        after = os.times()
+    return (after.children_user - before.children_user) + (after.children_system - before.children_system)
+
+
+def _cpus(runs: list[dict]) -> str:
+    return ", ".join(f"{r['cpu']:.2f}" for r in runs)
+
+
+def ratio_section(runs: int) -> tuple[list[str], bool]:
+    """Berth vs flat, interleaved worker processes; and `berth render -s prod` CPU. Markdown lines."""
+    from flat_program import check_same, flat_program, resource_specs
+
+    tmp = Path(tempfile.mkdtemp(prefix="berth-bench-"))
+    cases = [(t, n) for t in ("docker", "kubernetes") for n in RATIO_SIZES]
+    spec_files = {}
+    for target, n in cases:
+        cfg = generated_config(n, target)
+        rec = record("bench", config=cfg)
+        specs = resource_specs(rec)
+        problems = check_same(rec, record("bench", config=cfg, program=flat_program(specs)))
+        if problems:  # the comparison is only fair if both declare the same thing
+            raise SystemExit("flat program differs from Berth:\n" + "\n".join(problems[:20]))
+        spec_files[(target, n)] = tmp / f"{target}-{n}.json"
+        spec_files[(target, n)].write_text(json.dumps(specs))
+    results: dict[tuple[str, int, str], list[dict]] = {}
+    renders: list[float] = []
+    for i in range(runs):
+        for target, n in cases:
+            # Alternate which goes first: neither always runs right after the other's garbage.
+            for kind in (("berth", "flat") if i % 2 == 0 else ("flat", "berth")):
+                results.setdefault((target, n, kind), []).append(_run_worker(kind, target, n, str(spec_files[(target, n)])))
+        renders.append(_render_cpu())
+    lines = [
+        "| target | services | custom resources | Berth CPU (s) | flat CPU (s) | **Berth / flat** | Berth CPU runs | flat CPU runs "
+        "| peak RSS Berth / flat (MiB) |",
+        "|---|---:|---:|---:|---:|---:|---|---|---:|",
+    ]
+    met = True
+    for target, n in cases:
+        b, f = results[(target, n, "berth")], results[(target, n, "flat")]
+        bc, fc = statistics.median(r["cpu"] for r in b), statistics.median(r["cpu"] for r in f)
+        ratio = bc / fc
+        if n == max(RATIO_SIZES) and ratio > RATIO_TARGET:
+            met = False
+        rss = f"{max(r['peak_rss_mib'] for r in b):.0f} / {max(r['peak_rss_mib'] for r in f):.0f}"
+        lines.append(
+            f"| {target} | {n} | {b[0]['resources']} | {bc:.2f} | {fc:.2f} | **{ratio:.2f}** "
+            f"| {_cpus(b)} | {_cpus(f)} | {rss} |"
+        )
+    render_med = statistics.median(renders)
+    render_met = render_med <= RENDER_TARGET_CPU
+    lines += [
+        "",
+        f"`berth render -s prod -o TMP -q` (whole process, user+sys): median **{render_med:.2f} s** CPU "
+        f"({', '.join(f'{r:.2f}' for r in renders)}); target ≤ {RENDER_TARGET_CPU} s: "
+        + ("**met**" if render_met else "**missed**") + ".",
+        "",
+        f"Goal Berth/flat ≤ {RATIO_TARGET} at {max(RATIO_SIZES)} services on both targets: " + ("**met**" if met else "**missed**") + ".",
+    ]
+    return lines, met and render_met
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--profile", action="store_true", help="always include cProfile output")
     ap.add_argument("--no-suite", action="store_true", help="skip timing the unit suite")
+    ap.add_argument("--only-ratio", action="store_true", help="only Berth vs flat and the render time")
+    ap.add_argument("--ratio-runs", type=int, default=RATIO_RUNS, help="interleaved runs per case")
+    ap.add_argument("--worker", nargs=4, metavar=("KIND", "TARGET", "N", "SPECS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        kind, target, n, specs_file = args.worker
+        _worker(kind, target, int(n), specs_file)
+        return
+    load_before = os.getloadavg()
+    ratio_lines, _ = ratio_section(args.ratio_runs)
+    ratio_report = [
+        "## Berth vs the flat program (same resources, SDK classes directly, same mocks)",
+        "",
+        f"Each number is the CPU time of one evaluation in a fresh worker process after the same imports "
+        f"and warm-up; median of {args.ratio_runs} interleaved runs. Load average before / after: "
+        f"{load_before[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.",
+        "",
+        *ratio_lines,
+        "",
+    ]
+    if args.only_ratio:
+        text = "\n".join(["# Program evaluation under the recording mocks", "", *ratio_report])
+        print(text)
+        return
 
     # Warm-up: imports (pulumi_kubernetes is large) are paid once per process, not per evaluation.
     t0 = time.perf_counter()
@@ -147,6 +297,9 @@ def main() -> None:
 
     report = [
         "# Program evaluation under the recording mocks",
+        "",
+        *ratio_report,
+        "## Evaluation time by stack (in-process)",
         "",
         f"Python {sys.version.split()[0]}; each evaluation runs `components.program.main` via `berth.record.record`,",
         f"median of {RUNS} runs after a warm-up (first prod+dev evaluation in the process, imports included: {first:.2f} s).",

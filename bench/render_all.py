@@ -1,0 +1,87 @@
+"""Render every stack file of the repository with the ``berth`` CLI, for byte-identical before/after
+comparisons of ``berth render`` (a performance change must not change a single byte):
+
+    .venv/bin/python bench/render_all.py /tmp/render-before      # on the old commit
+    .venv/bin/python bench/render_all.py /tmp/render-after       # on the new one
+    diff -r /tmp/render-before /tmp/render-after
+
+Writes OUT/<project>/<stack>/ (the render), OUT/<project>/<stack>.rc and .stderr (exit code and
+message: a stack that cannot render here is compared by its error). Stacks whose proxy reads TLS
+files from the deploy host (certbot paths) are rendered a second time as ``<stack>+tls`` from a copy
+of the project at a fixed path, with the paths pointed at stand-in files, so their resources are
+compared too.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BERTH = ROOT / ".venv" / "bin" / "berth"
+#: Fixed, so the before and after renders see the same paths.
+SCRATCH = Path("/tmp/berth-render-all")
+
+
+def stacks() -> list[tuple[str, Path, str]]:
+    """(project label, project dir, stack name) for every ``Pulumi.<stack>.yaml`` in the repo."""
+    out = []
+    for d in [ROOT, *sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir())]:
+        label = "root" if d == ROOT else d.name
+        for f in sorted(d.glob("Pulumi.*.yaml")):
+            out.append((label, d, f.name[len("Pulumi."):-len(".yaml")]))
+    return out
+
+
+def render(out: Path, label: str, project_dir: Path, stack: str) -> int:
+    dest = out / label / stack
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([str(BERTH), "render", "-s", stack, "--project-dir", str(project_dir), "-o", str(dest), "-q"],
+                          cwd=ROOT, capture_output=True, text=True)
+    (out / label / f"{stack}.rc").write_text(f"{proc.returncode}\n")
+    (out / label / f"{stack}.stderr").write_text(proc.stderr)
+    return proc.returncode
+
+
+def tls_variant(project_dir: Path, label: str, stack: str) -> tuple[Path, str] | None:
+    """A copy of the project whose stack reads stand-in TLS files, or None if it reads none."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    doc = yaml.safe_load(path.read_text())
+    tls = ((doc.get("config") or {}).get("berth:proxy") or {}).get("tls") or {}
+    if tls.get("mode") != "files":
+        return None
+    pem = SCRATCH / "tls"
+    pem.mkdir(parents=True, exist_ok=True)
+    (pem / "fullchain.pem").write_text("-----BEGIN CERTIFICATE-----\nexample\n-----END CERTIFICATE-----\n")
+    (pem / "privkey.pem").write_text("-----BEGIN PRIVATE KEY-----\nexample\n-----END PRIVATE KEY-----\n")
+    tls["cert_file"], tls["key_file"] = str(pem / "fullchain.pem"), str(pem / "privkey.pem")
+    copy = SCRATCH / "projects" / label
+    if not copy.exists():
+        shutil.copytree(project_dir, copy, ignore=shutil.ignore_patterns("Pulumi.*.yaml", "__pycache__", "build"))
+    name = f"{stack}+tls"
+    (copy / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return copy, name
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+    rendered = failed = 0
+    for label, project_dir, stack in stacks():
+        rc = render(out, label, project_dir, stack)
+        rendered, failed = rendered + (rc == 0), failed + (rc != 0)
+        variant = tls_variant(project_dir, label, stack) if label != "root" else None
+        if variant:
+            rc = render(out, label, *variant)
+            rendered, failed = rendered + (rc == 0), failed + (rc != 0)
+    files = sum(1 for p in out.rglob("*") if p.is_file())
+    print(f"{rendered} stack(s) rendered, {failed} failed (exit code and message kept), {files} files in {out}")
+
+
+if __name__ == "__main__":
+    main()
