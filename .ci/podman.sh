@@ -5,11 +5,13 @@
 #   bash .ci/podman.sh start     # podman system service on $BERTH_PODMAN_SOCK; prints `export DOCKER_HOST=...`
 #   bash .ci/podman.sh stop      # stops the service started by `start` (by PID file)
 #   bash .ci/podman.sh status    # exit 0 if the socket answers /_ping
+#   bash .ci/podman.sh dns-check IMAGE   # fail fast unless container names resolve (on every network)
+#   bash .ci/podman.sh healthd start|stop  # run health checks as Docker would (see cmd_healthd)
 #   eval "$(bash .ci/podman.sh start)"   # sets DOCKER_HOST in the calling shell
 #
 # Settings follow shared/REAL-TARGETS.md: runc, cgroupfs, file events logger, vfs storage,
-# raised default ulimits. Health checks are NOT run by Podman on this machine (no systemd timers):
-# drive them with `podman healthcheck run NAME`.
+# raised default ulimits, netavark networks with DNS. Health checks are NOT run by Podman on this
+# machine (no systemd timers): `healthd start` runs them in a loop.
 set -euo pipefail
 
 RUN_DIR="${BERTH_PODMAN_RUN_DIR:-/run/berth-podman}"
@@ -32,7 +34,11 @@ write_if_changed() { # path content
 }
 
 cmd_install() {
-  local pkgs=(podman runc mmdebstrap uidmap curl ca-certificates)
+  # netavark + aardvark-dns: with --no-install-recommends Podman 4.3 falls back to CNI, which has no
+  # container name resolution (and the dnsname plugin resolves on one network only).
+  # iptables: netavark sets up its bridges' NAT and firewall rules with it ("netavark: No such file or
+  # directory" on the first container otherwise).
+  local pkgs=(podman runc netavark aardvark-dns iptables mmdebstrap uidmap curl ca-certificates)
   local missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -54,7 +60,10 @@ default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
-events_logger = "file"'
+events_logger = "file"
+
+[network]
+network_backend = "netavark"'
 
   write_if_changed /etc/containers/storage.conf '# Written by .ci/podman.sh (Berth real tests)
 [storage]
@@ -93,6 +102,7 @@ cmd_start() {
 }
 
 cmd_stop() {
+  cmd_healthd stop
   if [ ! -f "$PID_FILE" ]; then log "not running (no $PID_FILE)"; return 0; fi
   local pid; pid="$(cat "$PID_FILE")"
   if kill -0 "$pid" 2>/dev/null; then
@@ -107,6 +117,75 @@ cmd_stop() {
   rm -f "$PID_FILE" "$SOCK"
 }
 
+# Fail fast when containers cannot resolve each other by name: every stack relies on it (the app
+# reaches `db`, the proxy reaches `api` and, on its second network, `grafana`). With Podman 4.3 and
+# --no-install-recommends the CNI backend has no DNS at all, and CNI's dnsname plugin resolves on one
+# network only; netavark + aardvark-dns resolve on every network a container is on.
+cmd_dns_check() {
+  local image="${1:?usage: podman.sh dns-check IMAGE (with getent and sleep)}" n1=berth-dnscheck-a n2=berth-dnscheck-b
+  local out rc=0
+  podman rm -f berth-dnscheck-server >/dev/null 2>&1 || true
+  podman network rm -f "$n1" "$n2" >/dev/null 2>&1 || true
+  podman network create "$n1" >/dev/null && podman network create --internal "$n2" >/dev/null
+  podman run -d --name berth-dnscheck-server --network "$n2" --entrypoint sleep "$image" 120 >/dev/null
+  # The client is on two networks and must resolve the server on the second one.
+  out=$(podman run --rm --network "$n1" --network "$n2" --entrypoint getent "$image" \
+        hosts berth-dnscheck-server 2>&1) || rc=$?
+  podman rm -f berth-dnscheck-server >/dev/null 2>&1 || true
+  podman network rm -f "$n1" "$n2" >/dev/null 2>&1 || true
+  if [ "$rc" -ne 0 ]; then
+    log "container names do not resolve on Podman's networks: $out"
+    log "network backend: $(podman info --format '{{.Host.NetworkBackend}}' 2>/dev/null)"
+    log "fix: install netavark and aardvark-dns and set network_backend = \"netavark\" under [network] in"
+    log "     /etc/containers/containers.conf ('bash .ci/podman.sh install' does both), then 'podman system reset'"
+    exit 1
+  fi
+  log "container DNS ok (netavark/aardvark-dns): berth-dnscheck-server -> $out"
+}
+
+# Health checks: Docker runs a container's HEALTHCHECK on its own; Podman schedules it with systemd
+# timers, and this machine has no systemd, so a container's health would stay "starting" and
+# pulumi-docker's `wait` (Berth's service_healthy ordering) would time out. This loop plays the
+# scheduler: checks starting containers every 2 s, the others every ~15 s. A property of the test
+# machine, not of the product: on Docker, or Podman with systemd, nothing like it is needed.
+HEALTHD_PID="$RUN_DIR/healthd.pid"
+
+healthd_loop() {
+  local round=0 id
+  while true; do
+    for id in $(podman ps -q --filter health=starting 2>/dev/null); do
+      podman healthcheck run "$id" >/dev/null 2>&1 &
+    done
+    if [ $((round % 8)) -eq 0 ]; then
+      for id in $(podman ps -q --filter health=healthy --filter health=unhealthy 2>/dev/null); do
+        podman healthcheck run "$id" >/dev/null 2>&1 &
+      done
+    fi
+    wait
+    round=$((round + 1))
+    sleep 2
+  done
+}
+
+cmd_healthd() {
+  case "${1:-start}" in
+    start)
+      as_root mkdir -p "$RUN_DIR"
+      if [ -f "$HEALTHD_PID" ] && kill -0 "$(cat "$HEALTHD_PID")" 2>/dev/null; then
+        log "health-check loop already running (pid $(cat "$HEALTHD_PID"))"; return 0
+      fi
+      setsid bash "$0" healthd-loop >>"$RUN_DIR/healthd.log" 2>&1 </dev/null &
+      echo $! >"$HEALTHD_PID"
+      log "health-check loop started (pid $!)" ;;
+    stop)
+      if [ -f "$HEALTHD_PID" ]; then
+        kill -- "-$(cat "$HEALTHD_PID")" 2>/dev/null || kill "$(cat "$HEALTHD_PID")" 2>/dev/null || true
+        rm -f "$HEALTHD_PID"; log "health-check loop stopped"
+      fi ;;
+    *) echo "usage: $0 healthd start|stop" >&2; exit 2 ;;
+  esac
+}
+
 cmd_status() {
   if ping_ok; then echo "running: unix://$SOCK"; else echo "not answering: unix://$SOCK"; exit 1; fi
 }
@@ -116,5 +195,8 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+  dns-check) shift; cmd_dns_check "$@" ;;
+  healthd) shift; cmd_healthd "$@" ;;
+  healthd-loop) healthd_loop ;;
+  *) echo "usage: $0 install|start|stop|status|dns-check IMAGE" >&2; exit 2 ;;
 esac
