@@ -72,13 +72,13 @@ BAD = [
         "invalid-memory",
         base(services={"api": {**APP, "resources": {"memory": "512MB"}}}),
         "berth:services.api.resources.memory",
-        "512MB",
+        "write 512Mi",
     ),
     (
         "invalid-storage",
         base(databases={"db": {"storage": "10GB"}}),
         "berth:databases.db.storage",
-        "10GB",
+        "write 10Gi",
     ),
     (
         "cpu-limit-below-request",
@@ -101,6 +101,118 @@ BAD = [
     ),
 ]
 
+
+WEB = {**APP, "port": 8000}
+
+# Values whose units the running software reads: refused with the unit to use.
+BAD += [
+    ("duration-word", base(services={"api": {**WEB, "health": {"path": "/h", "interval": "fast"}}}),
+     "berth:services.api.health.interval", "15s, 1m"),
+    ("duration-fraction", base(services={"api": {**WEB, "health": {"path": "/h", "timeout": "1.5s"}}}),
+     "berth:services.api.health.timeout", "1.5s"),
+    ("duration-too-long", base(services={"api": {**WEB, "health": {"path": "/h", "interval": "2h"}}}),
+     "berth:services.api.health.interval", "= 7200"),
+    ("redis-maxmemory-no-unit", base(caches={"c": {"maxmemory": 512}}), "berth:caches.c.maxmemory", "512mb"),
+    ("redis-maxmemory-percent", base(caches={"c": {"maxmemory": "50%"}}), "berth:caches.c.maxmemory", "256mb"),
+    ("jvm-heap-kilobytes", base(graphs={"g": {"heap": "512k"}}), "berth:graphs.g.heap", "512m, 2g"),
+    ("jvm-heap-no-unit", base(logging={"heap": 512}), "berth:logging.heap", "512m"),
+    ("retention-no-unit", base(monitoring={"retention": 15}), "berth:monitoring.retention", "15d"),
+    ("retention-bad-unit", base(monitoring={"retention": "15x"}), "berth:monitoring.retention", "15d, 2w"),
+    ("cron-four-fields", base(databases={"db": {}}, backups={"db": {"tiers": [{"name": "d", "schedule": "0 2 * *", "keep": 1}]}}),
+     "berth:backups.db.tiers[0].schedule", "5-field"),
+    ("cron-seconds-field", base(databases={"db": {}}, backups={"db": {"tiers": [{"name": "d", "schedule": "0 0 2 * * *", "keep": 1}]}}),
+     "berth:backups.db.tiers[0].schedule", "drop the seconds"),
+    ("cron-hour-24", base(databases={"db": {}}, backups={"db": {"tiers": [{"name": "d", "schedule": "0 24 * * *", "keep": 1}]}}),
+     "berth:backups.db.tiers[0].schedule", "0-23"),
+    ("cron-sunday-7", base(databases={"db": {}}, backups={"db": {"tiers": [{"name": "d", "schedule": "0 2 * * 7", "keep": 1}]}}),
+     "berth:backups.db.tiers[0].schedule", "write 0 for Sunday"),
+    ("cron-words", base(databases={"db": {}}, backups={"db": {"tiers": [{"name": "d", "schedule": "daily", "keep": 1}]}}),
+     "berth:backups.db.tiers[0].schedule", "@daily"),
+    ("cron-quartz-L", base(databases={"db": {}}, backups={"db": {"tiers": [{"name": "d", "schedule": "0 2 L * *", "keep": 1}]}}),
+     "berth:backups.db.tiers[0].schedule", "'L' is not a number"),
+    ("percent-over-100", base(services={"api": {**WEB, "autoscale": {"min": 1, "max": 2, "cpu": "150%"}}}),
+     "berth:services.api.autoscale.cpu", "150"),
+    ("rate-per-minute-not-whole", base(services={"api": WEB}, proxy={"routes": [{"path": "/", "service": "api", "rate_limit": {"rate": "90r/m"}}]}),
+     "berth:proxy.routes[0].rate_limit.rate", "1r/s"),
+    ("memory-no-unit", base(services={"api": {**APP, "resources": {"memory_limit": 512}}}),
+     "berth:services.api.resources.memory_limit", "512Mi"),
+]
+
+# Names the target must accept.
+BAD += [
+    ("namespace-not-a-label", base(kubernetes={"namespace": "Shop_Prod"}), "berth:kubernetes.namespace", "RFC 1123"),
+    ("namespace-too-long", base(kubernetes={"namespace": "a" * 64}), "berth:kubernetes.namespace", "63"),
+    ("name-prefix", base(name="My_App"), "berth:name", "'my-app'"),
+    ("domain-as-url", base(domain="https://shop.example.com/"), "berth:domain", "'shop.example.com'"),
+    ("domain-with-port", base(domain="shop.example.com:8443"), "berth:domain", "https_port"),
+    ("domain-wildcard", base(domain="*.example.com"), "berth:domain", "no wildcard"),
+    ("domain-underscore", base(domain="shop_1.example.com"), "berth:domain", "DNS name"),
+    ("postgres-database-name", base(databases={"db": {"database": "Main-DB"}}), "berth:databases.db", "'main_db'"),
+    ("postgres-user-name", base(databases={"db": {"user": "app user"}}), "berth:databases.db", "'app_user'"),
+    ("mongodb-database-name", base(databases={"db": {"engine": "mongodb", "database": "a/b"}}), "berth:databases.db", "a/b"),
+    ("env-var-name", base(services={"api": {**APP, "env": {"MY-VAR": "x"}}}), "berth:services.api.env", "MY-VAR"),
+    ("uses-map-var-name", base(databases={"db": {}}, services={"api": {**APP, "uses": {"db": "database-url"}}}),
+     "berth:services.api.uses", "database-url"),
+    ("writable-path-relative", base(services={"api": {**APP, "writable_paths": ["tmp"]}}),
+     "berth:services.api.writable_paths[0]", "absolute path"),
+    ("health-path-relative", base(services={"api": {**WEB, "health": {"path": "health"}}}),
+     "berth:services.api.health.path", "starting with /"),
+    ("metrics-path-relative", base(services={"api": {**WEB, "metrics": {"path": "metrics"}}}),
+     "berth:services.api.metrics.path", "starting with /"),
+    ("grafana-path-no-slash", base(monitoring={"grafana_path": "/grafana"}), "berth:monitoring.grafana_path", "'/grafana/'"),
+    ("image-uppercase", base(services={"api": {"image": "ghcr.io/Acme/App:1.0"}}), "berth:services.api.image",
+     "'ghcr.io/acme/app:1.0'"),
+    ("backup-image-uppercase", base(databases={"db": {}}, backups={"db": {"image": "Backup:1"}}), "berth:backups.db.image",
+     "lowercase"),
+    ("tier-name", base(databases={"db": {}}, backups={"db": {"tiers": [{"name": "Daily", "schedule": "@daily", "keep": 1}]}}),
+     "berth:backups.db.tiers[0].name", "RFC 1123"),
+    ("secret-name", base(secrets={"tls cert": "x"}), "berth:secrets.tls cert", "rename it"),
+    ("s3-endpoint-without-scheme", base(databases={"db": {}}, secrets={"a": "1", "b": "2"},
+     backups={"db": {"s3": {"endpoint": "s3.amazonaws.com", "bucket": "backups", "access_key_secret": "a", "secret_key_secret": "b"}}}),
+     "berth:backups.db.s3.endpoint", "s3.amazonaws.com"),
+    ("storage-class-not-a-subdomain", base(kubernetes={"storage_class": "Fast_SSD"}), "berth:kubernetes.storage_class", "RFC 1123"),
+    ("docker-host-without-scheme", base(docker={"host": "deploy@host"}), "berth:docker.host", "deploy@host"),
+    ("bind-address-not-an-ip", base(services={"api": WEB}, proxy={"routes": [{"path": "/", "service": "api"}], "bind_address": "localhost"}),
+     "berth:proxy.bind_address", "IP address"),
+]
+
+# Contradictions: refused with the key that contradicts.
+BAD += [
+    ("autoscale-with-replicas", base(services={"api": {**WEB, "replicas": 3, "autoscale": {"min": 2, "max": 4}}}),
+     "berth:services.api.replicas", "remove replicas"),
+    ("autoscale-with-replicas-1", base(services={"api": {**WEB, "replicas": 1, "autoscale": {"min": 2, "max": 4}}}),
+     "berth:services.api.replicas", "remove replicas"),
+    ("ready-path-without-port", base(services={"w": {**APP, "health": {"command": ["true"], "ready_path": "/ready"}}}),
+     "berth:services.w.health.ready_path", "needs `port`"),
+    ("tls-cert-file-with-self-signed", base(services={"api": WEB}, proxy={"routes": [{"path": "/", "service": "api"}],
+     "tls": {"mode": "self-signed", "cert_file": "/etc/cert.pem"}}), "berth:proxy.tls", "remove cert_file"),
+    ("tls-cert-secret-with-files", base(services={"api": WEB}, proxy={"routes": [{"path": "/", "service": "api"}],
+     "tls": {"mode": "files", "cert_file": "/c", "key_file": "/k", "cert_secret": "c"}}), "berth:proxy.tls", "remove cert_secret"),
+    ("tls-secret-missing", base(services={"api": WEB}, proxy={"routes": [{"path": "/", "service": "api"}], "tls": {"mode": "secret"}},
+     secrets={"tls-key": "k"}), "berth:proxy.tls.cert_secret", "berth:secrets.tls-cert' < fullchain.pem"),
+    ("run-as-user-with-root", base(services={"api": {**APP, "run_as_root": True, "run_as_user": 1000}}),
+     "berth:services.api.run_as_user", "remove one"),
+    ("same-proxy-ports", base(services={"api": WEB}, proxy={"routes": [{"path": "/", "service": "api"}], "http_port": 8443, "https_port": 8443}),
+     "berth:proxy", "different ports"),
+    ("grafana-path-without-grafana", base(monitoring={"grafana": False, "grafana_path": "/g/"}), "berth:monitoring", "enable grafana"),
+    ("kibana-path-without-kibana", base(logging={"kibana": False, "kibana_path": "/k"}), "berth:logging", "enable kibana"),
+    ("redis-maxmemory-above-limit", base(caches={"c": {"maxmemory": "1gb", "resources": {"memory_limit": "1Gi"}}}),
+     "berth:caches.c.maxmemory", "lower maxmemory"),
+    ("neo4j-memory-above-limit", base(graphs={"g": {"heap": "1g", "page_cache": "1g"}}), "berth:graphs.g", "raise memory_limit"),
+    ("elasticsearch-heap-above-half", base(logging={"heap": "1536m"}), "berth:logging", "lower heap"),
+    ("settings-on-mongodb", base(databases={"db": {"engine": "mongodb", "settings": {"a": "b"}}}), "berth:databases.db", "postgres"),
+    ("egress-on-a-database", base(databases={"db": {"egress": False}}), "berth:databases.db.egress",
+     "is a setting of berth:services.NAME"),
+]
+
+# Unknown keys: the nearest valid key is suggested.
+BAD += [
+    ("unknown-key-suggests-nested", base(services={"api": {**APP, "replcias": 2}}), "berth:services.api.replcias",
+     "did you mean berth:services.api.replicas?"),
+    ("unknown-key-suggests-top-level", base(databses={"db": {}}), "berth:databses", "did you mean berth:databases?"),
+    ("unknown-key-suggests-deep", base(services={"api": {**WEB, "health": {"path": "/h", "intervall": 5}}}),
+     "berth:services.api.health.intervall", "did you mean berth:services.api.health.interval?"),
+]
 
 @pytest.mark.parametrize("raw,key,value", [c[1:] for c in BAD], ids=[c[0] for c in BAD])
 def test_bad_input_names_key_and_value(raw, key, value):
