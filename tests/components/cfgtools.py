@@ -99,7 +99,8 @@ def tool(name: str, apt_package: str) -> str:
     """The path of a real tool; fails (never skips) naming the Debian package that provides it."""
     path = shutil.which(name)
     if not path:
-        pytest.fail(f"`{name}` is not installed: `apt-get install -y {apt_package}` (.ci/run installs it)")
+        pytest.fail(f"`{name}` is not installed: `sudo bash .ci/system-packages.sh` installs every system package "
+                    f"the tests need ({apt_package} provides it)")
     return path
 
 

