@@ -5,6 +5,17 @@ comparisons of ``berth render`` (a performance change must not change a single b
     .venv/bin/python bench/render_all.py /tmp/render-after       # on the new one
     diff -r /tmp/render-before /tmp/render-after
 
+Other engineers edit the same checkout meanwhile, so a before/after pair is best made from one
+private snapshot of the tree (``--snapshot DIR`` copies it; ``--tree DIR`` renders it, running its
+own code as ``python -m berth``). Use the same DIR for both: a Docker build context is written
+relative to the project directory, so the snapshot's path shows in the output.
+
+    .venv/bin/python bench/render_all.py --snapshot /tmp/snap
+    # put the old versions of the changed files in /tmp/snap/_pkg/berth/..., then
+    .venv/bin/python bench/render_all.py /tmp/render-before --tree /tmp/snap
+    # put the new versions back, then
+    .venv/bin/python bench/render_all.py /tmp/render-after --tree /tmp/snap
+
 Writes OUT/<project>/<stack>/ (the render), OUT/<project>/<stack>.rc and .stderr (exit code and
 message: a stack that cannot render here is compared by its error). Stacks whose proxy reads TLS
 files from the deploy host (certbot paths) are rendered a second time as ``<stack>+tls`` from a copy
@@ -14,6 +25,8 @@ compared too.
 
 from __future__ import annotations
 
+import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -27,21 +40,42 @@ BERTH = ROOT / ".venv" / "bin" / "berth"
 SCRATCH = Path("/tmp/berth-render-all")
 
 
-def stacks() -> list[tuple[str, Path, str]]:
+#: What a snapshot copies: the program, its packages (laid out as installed) and every stack file.
+_PACKAGES = {"berth": "berth", "components": "berth/components", "policies": "berth/policies"}
+
+
+def snapshot(dest: Path) -> None:
+    """Copy the working tree's code and stack files to ``dest``; its importable ``berth`` package is
+    ``dest/_pkg/berth`` (the layout pyproject.toml installs)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "build", "*.pyc")
+    for f in [*ROOT.glob("Pulumi*.yaml"), ROOT / "__main__.py"]:
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, dest / f.name)
+    shutil.copytree(ROOT / "examples", dest / "examples", ignore=ignore)
+    for src, rel in _PACKAGES.items():
+        shutil.copytree(ROOT / src, dest / "_pkg" / rel, ignore=ignore)
+
+
+def stacks(root: Path = ROOT) -> list[tuple[str, Path, str]]:
     """(project label, project dir, stack name) for every ``Pulumi.<stack>.yaml`` in the repo."""
     out = []
-    for d in [ROOT, *sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir())]:
-        label = "root" if d == ROOT else d.name
+    for d in [root, *sorted(p for p in (root / "examples").iterdir() if p.is_dir())]:
+        label = "root" if d == root else d.name
         for f in sorted(d.glob("Pulumi.*.yaml")):
             out.append((label, d, f.name[len("Pulumi."):-len(".yaml")]))
     return out
 
 
-def render(out: Path, label: str, project_dir: Path, stack: str) -> int:
+def render(out: Path, label: str, project_dir: Path, stack: str, tree: Path | None = None) -> int:
     dest = out / label / stack
     dest.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([str(BERTH), "render", "-s", stack, "--project-dir", str(project_dir), "-o", str(dest), "-q"],
-                          cwd=ROOT, capture_output=True, text=True)
+    args = ["render", "-s", stack, "--project-dir", str(project_dir), "-o", str(dest), "-q"]
+    if tree is None:
+        cmd, env, cwd = [str(BERTH), *args], None, ROOT
+    else:  # the snapshot's own code: found on PYTHONPATH before the editable install's finder
+        cmd, env, cwd = [sys.executable, "-m", "berth", *args], {**os.environ, "PYTHONPATH": str(tree / "_pkg")}, tree
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     (out / label / f"{stack}.rc").write_text(f"{proc.returncode}\n")
     (out / label / f"{stack}.stderr").write_text(proc.stderr)
     return proc.returncode
@@ -68,16 +102,28 @@ def tls_variant(project_dir: Path, label: str, stack: str) -> tuple[Path, str] |
 
 
 def main() -> None:
-    out = Path(sys.argv[1])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", type=Path, nargs="?", help="output directory (replaced)")
+    ap.add_argument("--tree", type=Path, help="render this snapshot (made with --snapshot) with its own code")
+    ap.add_argument("--snapshot", type=Path, help="copy the working tree to this directory and stop")
+    args = ap.parse_args()
+    if args.snapshot:
+        snapshot(args.snapshot)
+        print(f"snapshot of {ROOT} in {args.snapshot}")
+        return
+    if args.out is None:
+        ap.error("an output directory is needed")
+    out, tree = args.out, args.tree
+    root = tree.resolve() if tree else ROOT
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(SCRATCH, ignore_errors=True)
     rendered = failed = 0
-    for label, project_dir, stack in stacks():
-        rc = render(out, label, project_dir, stack)
+    for label, project_dir, stack in stacks(root):
+        rc = render(out, label, project_dir, stack, tree and root)
         rendered, failed = rendered + (rc == 0), failed + (rc != 0)
         variant = tls_variant(project_dir, label, stack) if label != "root" else None
         if variant:
-            rc = render(out, label, *variant)
+            rc = render(out, label, *variant, tree and root)
             rendered, failed = rendered + (rc == 0), failed + (rc != 0)
     files = sum(1 for p in out.rglob("*") if p.is_file())
     print(f"{rendered} stack(s) rendered, {failed} failed (exit code and message kept), {files} files in {out}")

@@ -173,12 +173,24 @@ def _plain(value: Any) -> Any:
 
 
 def stack_config(stack: str, project_dir: Path = ROOT) -> tuple[str, dict[str, Any]]:
-    """The project name and the raw config of ``Pulumi.<stack>.yaml``."""
-    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
+    """The project name and the raw config of ``Pulumi.<stack>.yaml``.
+
+    Read as the Pulumi CLI reads it: a YAML syntax error or a duplicate key is a ``ConfigError``
+    naming the file and line (not a traceback), and so is a number YAML would change
+    (``version: 7.10``). Keys meant for Berth under another namespace are reported by the program
+    itself (``read_raw_config``), which sees every key as it does under the CLI.
+    """
+    from berth.components.spec import ConfigError, read_stack_file
+
+    project = read_stack_file(project_dir / "Pulumi.yaml").get("name")
+    if not isinstance(project, str):
+        raise ConfigError([f"{project_dir / 'Pulumi.yaml'}: `name` (the project name) is missing; add it"])
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no stack config {path}")
-    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    config = read_stack_file(path).get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError([f"{path}: `config` must be a mapping of keys (berth:target: docker, ...)"])
     return project, config
 
 
@@ -238,9 +250,18 @@ def record(
     # The program runs in the project directory, as the language host runs it (relative paths in
     # stack config and in the program resolve the same way).
     import contextlib
+    import gc
 
-    with contextlib.chdir(project_dir):
-        return contextvars.Context().run(run)
+    # Berth's program switches the garbage collector off for its evaluation (components/program.py):
+    # right for `pulumi up`, whose process ends with the program, but this process goes on (tests
+    # record hundreds of stacks), so the collector is given back as it was.
+    collecting = gc.isenabled()
+    try:
+        with contextlib.chdir(project_dir):
+            return contextvars.Context().run(run)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _project_program(project_dir: Path) -> Callable[[], None]:
