@@ -304,3 +304,48 @@ def test_a_good_config_does_register_resources_through_the_same_wrapper():
     recording = record(STACK, config=config("docker", services={"api": APP}), program=_capturing(errors))
     assert not errors
     assert any(r.type == "docker:index/container:Container" for r in recording.resources)
+
+
+ROUTES = {"routes": [{"path": "/", "service": "api"}]}
+
+# Keys of the other target would be silently ignored: refused, named (each target's own keys pass).
+WRONG_TARGET = [
+    ("kubernetes-section-on-docker", "docker", {"kubernetes": {"namespace": "shop"}}, "berth:kubernetes"),
+    ("docker-section-on-kubernetes", "kubernetes", {"docker": {"host": "ssh://deploy@host"}}, "berth:docker"),
+    ("bind-address-on-kubernetes", "kubernetes", {"proxy": {**ROUTES, "bind_address": "127.0.0.1"}}, "berth:proxy.bind_address"),
+    ("https-port-on-kubernetes", "kubernetes", {"proxy": {**ROUTES, "https_port": 8443}}, "berth:proxy.https_port"),
+    ("proxy-image-on-kubernetes", "kubernetes", {"proxy": {**ROUTES, "image": "nginx:1.27"}}, "berth:proxy.image"),
+    ("ingress-class-on-docker", "docker", {"proxy": {**ROUTES, "ingress_class": "traefik"}}, "berth:proxy.ingress_class"),
+    ("cluster-issuer-on-docker", "docker", {"proxy": {**ROUTES, "tls": {"mode": "acme", "cluster_issuer": "le"}}},
+     "berth:proxy.tls.cluster_issuer"),
+    ("run-as-root-on-kubernetes", "kubernetes", {"services": {"api": {**WEB, "run_as_root": True}}},
+     "berth:services.api.run_as_root"),
+    ("ip-domain-on-kubernetes", "kubernetes", {"domain": "10.0.0.5"}, "berth:domain"),
+    ("acme-on-docker", "docker", {"proxy": {**ROUTES, "tls": {"mode": "acme"}}}, "berth:proxy.tls.mode"),
+    ("cronjob-name-too-long-on-kubernetes", "kubernetes",
+     {"databases": {"orders-database": {}}, "backups": {"orders-database": {"tiers": [
+         {"name": "weekly-full-dump-kept-for-a-long-time", "schedule": "0 1 * * 0", "keep": 4}]}}},
+     "berth:backups.orders-database.tiers[0].name"),
+]
+
+
+@pytest.mark.parametrize("target,sections,key", [c[1:] for c in WRONG_TARGET], ids=[c[0] for c in WRONG_TARGET])
+def test_a_key_of_the_other_target_is_refused(target, sections, key):
+    raw = {"target": target, "services": {"api": WEB}, **sections}
+    if key.endswith("cluster_issuer"):
+        raw["target"] = "docker"
+    with pytest.raises(ConfigError) as info:
+        parse_spec(raw)
+    assert any(p.startswith(key) for p in info.value.problems), info.value.problems
+    other = "docker" if target == "kubernetes" else "kubernetes"
+    if not key.endswith(("tls.mode", "cluster_issuer", "tiers[0].name")):
+        parse_spec({**raw, "target": other})  # the same keys are fine on their own target
+
+
+def test_nginx_only_route_settings_on_kubernetes_warn():
+    """`cache_static` / `access_log` do nothing on an Ingress: said, not silently dropped."""
+    warnings: list[str] = []
+    parse_spec({"target": "kubernetes", "services": {"api": WEB},
+                "proxy": {"routes": [{"path": "/", "service": "api", "cache_static": True}]}}, warnings)
+    assert warnings == ["berth:proxy.routes[0].cache_static: set for target kubernetes, where it does nothing: it "
+                        "applies to target docker only; it is ignored"]
