@@ -1,5 +1,17 @@
 """Proxy component: the stack's edge. nginx on Docker (the only published container), an Ingress on
-Kubernetes (cert-manager TLS, ssl-redirect, rate-limit annotations). Same routes on both."""
+Kubernetes (ssl-redirect, rate-limit annotations). Same routes on both.
+
+TLS per mode (``berth:proxy.tls.mode``), the same on both targets except ``acme``:
+
+=============  ==========================================  ============================================
+mode           Docker (nginx)                              Kubernetes (Ingress)
+=============  ==========================================  ============================================
+self-signed    pulumi-tls key + certificate, uploaded      the same pair in a ``kubernetes.io/tls`` Secret
+secret         ``berth:secrets`` (config secrets), uploaded the same, in the Secret
+files          PEM files read where Pulumi runs, uploaded  the same, in the Secret
+acme           refused by the spec                         cert-manager fills the Secret (ClusterIssuer)
+=============  ==========================================  ============================================
+"""
 
 from __future__ import annotations
 
@@ -71,6 +83,28 @@ def proxy_workload(
     )
 
 
+def tls_secret_name(domain: str) -> str:
+    """The Secret the Ingresses read their certificate from (cert-manager writes it in mode acme)."""
+    return "tls-" + domain.replace(".", "-")
+
+
+def tls_secret_manifest(namespace: str, stack: str, domain: str, cert_pem: pulumi.Input[str],
+                        key_pem: pulumi.Input[str]) -> dict[str, Any]:
+    """The Ingress certificate as a ``kubernetes.io/tls`` Secret (modes self-signed, secret, files)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": tls_secret_name(domain),
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": stack, "app.kubernetes.io/managed-by": "berth",
+                       "app.kubernetes.io/component": "proxy"},
+        },
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": cert_pem, "tls.key": key_pem},
+    }
+
+
 def ingress_manifests(
     namespace: str, stack: str, spec: ProxySpec, domain: str, backends: Mapping[str, Backend],
     extra: Sequence[ProxyRoute] = (),
@@ -119,7 +153,7 @@ def ingress_manifests(
                 },
                 "spec": {
                     "ingressClassName": spec.ingress_class,
-                    "tls": [{"hosts": [domain], "secretName": "tls-" + domain.replace(".", "-")}],
+                    "tls": [{"hosts": [domain], "secretName": tls_secret_name(domain)}],
                     "rules": [{"host": domain, "http": {"paths": paths}}],
                 },
             }
@@ -157,13 +191,21 @@ class Proxy(pulumi.ComponentResource):
 
     def __init__(self, name: str, spec: ProxySpec, domain: str, target, backends: Mapping[str, Backend],
                  depends_on: Sequence[pulumi.Resource] = (), extra_routes: Sequence[ProxyRoute] = (),
-                 upstreams: Sequence[Workload] = (), opts: Optional[pulumi.ResourceOptions] = None):
+                 upstreams: Sequence[Workload] = (), opts: Optional[pulumi.ResourceOptions] = None,
+                 secrets: Optional[Mapping[str, str]] = None):
         super().__init__("berth:index:Proxy", name, None, opts)
         if target.name == "kubernetes":
+            deps = [target.namespace, *depends_on]
+            if spec.tls.mode != TlsMode.ACME:
+                # Without this Secret the Ingress would name a certificate nothing creates (the
+                # controller then serves its own fake certificate).
+                cert, key = self._tls(spec, domain, secrets or {})
+                m = tls_secret_manifest(target.ctx.namespace, target.ctx.stack, domain, cert, key)
+                deps.append(target.create(m, "tls-secret", self, [target.namespace]))
             for m in ingress_manifests(target.ctx.namespace, target.ctx.stack, spec, domain, backends, extra_routes):
-                target.create(m, f"{m['metadata']['name']}-ingress", self, [target.namespace, *depends_on])
+                target.create(m, f"{m['metadata']['name']}-ingress", self, deps)
         else:
-            cert, key = self._tls(spec, domain)
+            cert, key = self._tls(spec, domain, secrets or {})
             w = proxy_workload(spec, domain, backends, cert, key, extra_routes)
             if upstreams:
                 from dataclasses import replace
@@ -174,11 +216,16 @@ class Proxy(pulumi.ComponentResource):
         self.url = pulumi.Output.from_input(f"https://{domain}{port}/")
         self.register_outputs({"url": self.url})
 
-    def _tls(self, spec: ProxySpec, domain: str) -> tuple[pulumi.Input[str], pulumi.Input[str]]:
+    def _tls(self, spec: ProxySpec, domain: str, secrets: Mapping[str, str]) -> tuple[pulumi.Input[str], pulumi.Input[str]]:
+        """The certificate chain and key (secret) of a non-acme mode."""
+        if spec.tls.mode == TlsMode.SECRET:
+            # Config secrets: in the stack file as `secure:` ciphertexts, so a CI runner previews
+            # with the stack's key and no file on disk. The spec checked both names exist.
+            return secrets[spec.tls.cert_secret], pulumi.Output.secret(secrets[spec.tls.key_secret])
         if spec.tls.mode == TlsMode.FILES:
             from .spec import ConfigError
 
-            try:
+            try:  # checked by the spec before any resource exists; read here, where they are used
                 with open(spec.tls.cert_file) as c, open(spec.tls.key_file) as k:  # type: ignore[arg-type]
                     return c.read(), pulumi.Output.secret(k.read())
             except OSError as exc:

@@ -242,6 +242,7 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
         known.update({w.name: w for w in (monitoring.workloads if monitoring else [])})
         known.update({w.name: w for w in (getattr(logging, "workloads", None) or [])})
         upstreams = [known[b] for b in sorted(backends) if b in known]
-        proxy = Proxy("proxy", spec.proxy, spec.domain, target, backends, ready, extra, upstreams)
+        proxy = Proxy("proxy", spec.proxy, spec.domain, target, backends, ready, extra, upstreams,
+                      secrets=spec.secrets)
         outputs["url"] = proxy.url
     return outputs
