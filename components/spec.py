@@ -1048,7 +1048,7 @@ def _type_text(tp: Any) -> str:
         return " \\| ".join(f"`{m.value}`" for m in tp)
     origin = get_origin(tp)
     if origin is Literal:
-        return " \\| ".join(f"`{a}`" for a in get_args(tp))
+        return " \\| ".join(f"`{str(a).lower() if isinstance(a, bool) else a}`" for a in get_args(tp))
     if origin is list:
         return f"list of {_type_text(get_args(tp)[0])}"
     if origin is dict:
