@@ -28,7 +28,6 @@ import contextlib
 import heapq
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -250,13 +249,8 @@ def render_recording(rec: Recording, out_dir: Path) -> dict[str, Any]:
         raise RenderError(f"output path {out_dir} exists and is not a directory")
     files = plan(rec)
     idx = index(rec, files)
+    _clean(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in OWNED:
-        p = out_dir / name
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
     for path, _, text in files:
         target = out_dir / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -264,6 +258,44 @@ def render_recording(rec: Recording, out_dir: Path) -> dict[str, Any]:
     (out_dir / "index.json").write_text(to_json(idx), encoding="utf-8")
     (out_dir / "outputs.json").write_text(to_json(rec.outputs), encoding="utf-8")
     return idx
+
+
+#: The files this command writes inside ``kubernetes/`` and ``resources/``.
+_OUR_FILE = re.compile(r"^\d{3,}-[a-z0-9.-]+\.(yaml|json)$")
+
+
+def _is_previous_render(out_dir: Path) -> bool:
+    try:
+        idx = json.loads((out_dir / "index.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(idx, dict) and {"project", "stack", "applyOrder", "resources"} <= set(idx)
+
+
+def _clean(out_dir: Path) -> None:
+    """Remove what a previous render wrote, and nothing else. ``-o`` may point at a directory that
+    holds other things (``-o .`` in a project with its own ``resources/``): a directory that is not
+    a previous render is refused rather than emptied, and inside ``kubernetes/`` and ``resources/``
+    only files named like ours are removed."""
+    present = [name for name in OWNED if (out_dir / name).exists()]
+    if not present:
+        return
+    if not _is_previous_render(out_dir):
+        raise RenderError(
+            f"output directory {out_dir} has {', '.join(present)} but is not a previous `berth render` "
+            "(no index.json of one): choose another directory (-o) or remove them"
+        )
+    for name in ("index.json", "outputs.json"):
+        (out_dir / name).unlink(missing_ok=True)
+    for name in ("kubernetes", "resources"):
+        d = out_dir / name
+        if not d.is_dir():
+            continue
+        for f in d.iterdir():
+            if f.is_file() and _OUR_FILE.match(f.name):
+                f.unlink()
+        if not any(d.iterdir()):
+            d.rmdir()
 
 
 _REDACTED = "<<berth:secret:@"
