@@ -113,3 +113,39 @@ def test_render_called_from_python_returns():
 
     # An explicit argv is a call from Python (a test, a script): it returns its code, no exit.
     assert main(["render", "-s", "nosuchstack", "-o", "/nonexistent/berth-out"]) == 2
+
+
+# ---------------------------------------------------------------- Outputs Berth makes of its own
+
+
+def test_docker_secret_env_entry_is_one_output_secret_and_complete(monkeypatch):
+    """A container's secret env entry ``NAME=value`` is one ``apply`` on the value (Output.concat
+    made about ten Outputs each), and stays a secret with the full value."""
+    import pulumi
+
+    from berth.components.ir import Role, SecretValue, Workload
+    from berth.components.targets.docker import DockerContext, container_args
+
+    made: list[int] = []
+    from_data = pulumi.Output._from_data.__func__
+
+    def counting(cls, data):
+        made.append(1)
+        return from_data(cls, data)
+
+    def program() -> None:
+        password = pulumi.Output.secret("s3cret")
+        w = Workload(name="app", role=Role.APP, image="app:1",
+                     secret_env={"DB_PASSWORD": SecretValue("app-env", "DB_PASSWORD", password),
+                                 "PLAIN": SecretValue("app-env", "PLAIN", "given")})
+        monkeypatch.setattr(pulumi.Output, "_from_data", classmethod(counting))
+        envs = container_args(DockerContext("p", "p-internal", "p-edge"), w)["envs"]
+        monkeypatch.undo()
+        assert len(made) <= 1, f"{len(made)} Outputs for one secret env entry"
+        entry = envs[0]
+        pulumi.export("entry", entry)
+        pulumi.export("entry_is_secret", pulumi.Output.from_input(entry.is_secret()))
+        pulumi.export("plain", envs[1])
+
+    rec = record("dev", program=program)
+    assert rec.outputs == {"entry": "DB_PASSWORD=s3cret", "entry_is_secret": True, "plain": "PLAIN=given"}
