@@ -20,7 +20,6 @@ import io
 import os
 import json
 import pstats
-import resource
 import statistics
 import tempfile
 import subprocess
@@ -29,8 +28,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+#: ``--tree DIR``: measure a snapshot of the tree (bench/render_all.py --snapshot DIR) instead of the
+#: working tree, which other engineers change while a run takes minutes. Set for the workers too.
+TREE = os.environ.get("BERTH_BENCH_TREE")
 
 from berth.record import record  # noqa: E402
 
@@ -140,29 +141,45 @@ def _worker(kind: str, target: str, n: int, specs_file: str) -> None:
     program = flat_program(specs) if kind == "flat" else None
     cfg = generated_config(n, target)
     gc.collect()
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss0 = _rss_mib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to the current RSS
     t0, c0 = time.perf_counter(), time.process_time()
     rec = record("bench", config=cfg, program=program)
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"cpu": cpu, "wall": wall, "resources": sum(r.custom for r in rec.resources),
-                      "peak_rss_mib": rss1 / 1024, "rss_before_mib": rss0 / 1024}))
+                      "peak_rss_mib": _rss_mib("VmHWM"), "rss_before_mib": rss0}))
+
+
+def _rss_mib(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak since the last reset) of this process, in MiB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+#: What the workers evaluate: Berth as it runs, Berth with the interpreter's default garbage collector
+#: (BERTH_GC=default: what the collector setting alone is worth), and the flat program.
+KINDS = ("berth", "berth-gc", "flat")
 
 
 def _run_worker(kind: str, target: str, n: int, specs_file: str) -> dict:
+    env = {**os.environ, **({"BERTH_GC": "default"} if kind == "berth-gc" else {})}
     proc = subprocess.run([sys.executable, __file__, "--worker", kind, target, str(n), specs_file],
-                          cwd=ROOT, capture_output=True, text=True)
+                          cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"worker {kind} {target} {n} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _render_cpu() -> float:
-    """CPU time (user+sys, children) of one `berth render -s prod -o TMP -q` run from the repo root."""
+def _render_cpu(default_gc: bool = False) -> float:
+    """CPU time (user+sys, children) of one `berth render -s prod -o TMP -q` run from the repo root
+    (``default_gc``: with BERTH_GC=default, the interpreter's collector)."""
+    cmd = [str(ROOT / ".venv" / "bin" / "berth")] if not TREE else [sys.executable, "-m", "berth"]
+    env = {**os.environ, **({"BERTH_GC": "default"} if default_gc else {})}
     with tempfile.TemporaryDirectory() as out:
         before = os.times()
-        subprocess.run([str(ROOT / ".venv" / "bin" / "berth"), "render", "-s", "prod", "-o", out, "-q"],
-                       cwd=ROOT, check=True)
+        subprocess.run([*cmd, "render", "-s", "prod", "-o", out, "-q"], cwd=TREE or ROOT, check=True, env=env)
         after = os.times()
     return (after.children_user - before.children_user) + (after.children_system - before.children_system)
 
@@ -189,27 +206,31 @@ def ratio_section(runs: int) -> tuple[list[str], bool]:
         spec_files[(target, n)].write_text(json.dumps(specs))
     results: dict[tuple[str, int, str], list[dict]] = {}
     renders: list[float] = []
+    renders_gc: list[float] = []
     for i in range(runs):
         for target, n in cases:
-            # Alternate which goes first: neither always runs right after the other's garbage.
-            for kind in (("berth", "flat") if i % 2 == 0 else ("flat", "berth")):
+            # Rotate which goes first: none always runs right after another's.
+            for kind in KINDS[i % len(KINDS):] + KINDS[:i % len(KINDS)]:
                 results.setdefault((target, n, kind), []).append(_run_worker(kind, target, n, str(spec_files[(target, n)])))
         renders.append(_render_cpu())
+        renders_gc.append(_render_cpu(default_gc=True))
     lines = [
-        "| target | services | custom resources | Berth CPU (s) | flat CPU (s) | **Berth / flat** | Berth CPU runs | flat CPU runs "
-        "| peak RSS Berth / flat (MiB) |",
-        "|---|---:|---:|---:|---:|---:|---|---|---:|",
+        "| target | services | custom resources | Berth CPU (s) | flat CPU (s) | **Berth / flat** "
+        "| Berth, default GC: CPU (s) / vs flat | Berth CPU runs | flat CPU runs "
+        "| peak RSS (MiB): Berth / Berth default GC / flat |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---:|",
     ]
     met = True
     for target, n in cases:
-        b, f = results[(target, n, "berth")], results[(target, n, "flat")]
-        bc, fc = statistics.median(r["cpu"] for r in b), statistics.median(r["cpu"] for r in f)
+        b, g, f = (results[(target, n, k)] for k in KINDS)
+        bc, gcpu, fc = (statistics.median(r["cpu"] for r in runs) for runs in (b, g, f))
         ratio = bc / fc
         if n == max(RATIO_SIZES) and ratio > RATIO_TARGET:
             met = False
-        rss = f"{max(r['peak_rss_mib'] for r in b):.0f} / {max(r['peak_rss_mib'] for r in f):.0f}"
+        rss = " / ".join(f"{max(r['peak_rss_mib'] for r in runs):.0f}" for runs in (b, g, f))
+        rss += f" (from {statistics.median(r['rss_before_mib'] for r in b + g + f):.0f})"
         lines.append(
-            f"| {target} | {n} | {b[0]['resources']} | {bc:.2f} | {fc:.2f} | **{ratio:.2f}** "
+            f"| {target} | {n} | {b[0]['resources']} | {bc:.2f} | {fc:.2f} | **{ratio:.2f}** | {gcpu:.2f} / {gcpu / fc:.2f} "
             f"| {_cpus(b)} | {_cpus(f)} | {rss} |"
         )
     render_med = statistics.median(renders)
@@ -218,7 +239,8 @@ def ratio_section(runs: int) -> tuple[list[str], bool]:
         "",
         f"`berth render -s prod -o TMP -q` (whole process, user+sys): median **{render_med:.2f} s** CPU "
         f"({', '.join(f'{r:.2f}' for r in renders)}); target ≤ {RENDER_TARGET_CPU} s: "
-        + ("**met**" if render_met else "**missed**") + ".",
+        + ("**met**" if render_met else "**missed**") + f". With BERTH_GC=default (the collector on): "
+        f"{statistics.median(renders_gc):.2f} s ({', '.join(f'{r:.2f}' for r in renders_gc)}).",
         "",
         f"Goal Berth/flat ≤ {RATIO_TARGET} at {max(RATIO_SIZES)} services on both targets: " + ("**met**" if met else "**missed**") + ".",
     ]
@@ -232,7 +254,12 @@ def main() -> None:
     ap.add_argument("--only-ratio", action="store_true", help="only Berth vs flat and the render time")
     ap.add_argument("--ratio-runs", type=int, default=RATIO_RUNS, help="interleaved runs per case")
     ap.add_argument("--worker", nargs=4, metavar=("KIND", "TARGET", "N", "SPECS"), help=argparse.SUPPRESS)
+    ap.add_argument("--tree", type=Path, help="measure this snapshot (bench/render_all.py --snapshot DIR)")
     args = ap.parse_args()
+    if args.tree and not TREE:
+        # Again, with the snapshot's code first on the path (workers inherit it).
+        env = {**os.environ, "PYTHONPATH": str(args.tree.resolve()), "BERTH_BENCH_TREE": str(args.tree.resolve())}
+        sys.exit(subprocess.run([sys.executable, __file__, *sys.argv[1:]], env=env).returncode)
     if args.worker:
         kind, target, n, specs_file = args.worker
         _worker(kind, target, int(n), specs_file)
@@ -244,7 +271,8 @@ def main() -> None:
         "",
         f"Each number is the CPU time of one evaluation in a fresh worker process after the same imports "
         f"and warm-up; median of {args.ratio_runs} interleaved runs. Load average before / after: "
-        f"{load_before[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.",
+        f"{load_before[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs."
+        + (f" Code: snapshot of {(Path(TREE) / 'SNAPSHOT.txt').read_text().strip()}." if TREE else ""),
         "",
         *ratio_lines,
         "",

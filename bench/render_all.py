@@ -11,7 +11,7 @@ own code as ``python -m berth``). Use the same DIR for both: a Docker build cont
 relative to the project directory, so the snapshot's path shows in the output.
 
     .venv/bin/python bench/render_all.py --snapshot /tmp/snap
-    # put the old versions of the changed files in /tmp/snap/_pkg/berth/..., then
+    # put the old versions of the changed files in /tmp/snap/berth/..., then
     .venv/bin/python bench/render_all.py /tmp/render-before --tree /tmp/snap
     # put the new versions back, then
     .venv/bin/python bench/render_all.py /tmp/render-after --tree /tmp/snap
@@ -30,6 +30,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -44,17 +45,37 @@ SCRATCH = Path("/tmp/berth-render-all")
 _PACKAGES = {"berth": "berth", "components": "berth/components", "policies": "berth/policies"}
 
 
-def snapshot(dest: Path) -> None:
-    """Copy the working tree's code and stack files to ``dest``; its importable ``berth`` package is
-    ``dest/_pkg/berth`` (the layout pyproject.toml installs)."""
+def snapshot(dest: Path, head: bool = False, extra: list[str] = ()) -> None:
+    """Copy the tree's code and stack files to ``dest``: its importable ``berth`` package is
+    ``dest/berth`` laid out as pyproject.toml installs it (``PYTHONPATH=dest``), and ``berth.record``
+    finds the root project's stack files beside it, in ``dest``. The working tree as it is, or with
+    ``head`` the last commit (others' edits in progress left out) plus the working-tree files ``extra``."""
     shutil.rmtree(dest, ignore_errors=True)
+    src_root = ROOT
+    if head:
+        src_root = Path(tempfile.mkdtemp(prefix="berth-head-"))
+        archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(src_root)], input=archive, check=True)
+        for rel in extra:
+            shutil.copy2(ROOT / rel, src_root / rel)
     ignore = shutil.ignore_patterns("__pycache__", "build", "*.pyc")
-    for f in [*ROOT.glob("Pulumi*.yaml"), ROOT / "__main__.py"]:
+    for f in [*src_root.glob("Pulumi*.yaml"), src_root / "__main__.py"]:
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, dest / f.name)
-    shutil.copytree(ROOT / "examples", dest / "examples", ignore=ignore)
+    shutil.copytree(src_root / "examples", dest / "examples", ignore=ignore)
     for src, rel in _PACKAGES.items():
-        shutil.copytree(ROOT / src, dest / "_pkg" / rel, ignore=ignore)
+        shutil.copytree(src_root / src, dest / rel, ignore=ignore)
+    if head:
+        shutil.rmtree(src_root)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    if head:
+        changed = list(extra)
+    else:
+        status = subprocess.run(["git", "status", "--short", "--", *_PACKAGES, "examples", "Pulumi*.yaml"], cwd=ROOT,
+                                capture_output=True, text=True).stdout.splitlines()
+        changed = [line[3:] for line in status if line]
+    note = f"{commit}" + (f" + working-tree {', '.join(changed)}" if changed else "")
+    (dest / "SNAPSHOT.txt").write_text(note + "\n")
 
 
 def stacks(root: Path = ROOT) -> list[tuple[str, Path, str]]:
@@ -74,7 +95,7 @@ def render(out: Path, label: str, project_dir: Path, stack: str, tree: Path | No
     if tree is None:
         cmd, env, cwd = [str(BERTH), *args], None, ROOT
     else:  # the snapshot's own code: found on PYTHONPATH before the editable install's finder
-        cmd, env, cwd = [sys.executable, "-m", "berth", *args], {**os.environ, "PYTHONPATH": str(tree / "_pkg")}, tree
+        cmd, env, cwd = [sys.executable, "-m", "berth", *args], {**os.environ, "PYTHONPATH": str(tree)}, tree
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     (out / label / f"{stack}.rc").write_text(f"{proc.returncode}\n")
     (out / label / f"{stack}.stderr").write_text(proc.stderr)
@@ -106,10 +127,13 @@ def main() -> None:
     ap.add_argument("out", type=Path, nargs="?", help="output directory (replaced)")
     ap.add_argument("--tree", type=Path, help="render this snapshot (made with --snapshot) with its own code")
     ap.add_argument("--snapshot", type=Path, help="copy the working tree to this directory and stop")
+    ap.add_argument("--head", action="store_true", help="with --snapshot: the last commit, not the working tree")
+    ap.add_argument("--with", dest="extra", nargs="*", default=[], metavar="PATH",
+                    help="with --head: these working-tree files over the commit")
     args = ap.parse_args()
     if args.snapshot:
-        snapshot(args.snapshot)
-        print(f"snapshot of {ROOT} in {args.snapshot}")
+        snapshot(args.snapshot, args.head, args.extra)
+        print(f"snapshot of {(args.snapshot / 'SNAPSHOT.txt').read_text().strip()} in {args.snapshot}")
         return
     if args.out is None:
         ap.error("an output directory is needed")

@@ -98,7 +98,8 @@ def _render_and_exit(args: argparse.Namespace) -> NoReturn:
     """
     import gc
 
-    gc.disable()
+    if os.environ.get("BERTH_GC") != "default":  # the same switch as the program's (components/program.py)
+        gc.disable()
     code = _render(args)
     sys.stdout.flush()
     sys.stderr.flush()

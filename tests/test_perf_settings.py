@@ -74,20 +74,38 @@ def test_collector_setting_does_not_change_render_output(tmp_path, monkeypatch, 
 
 # A command-line run of `berth render` with an exit hook: the hook runs only if the interpreter
 # tears down as usual.
+# Every collection the cyclic garbage collector starts is a "gc:" line on stderr.
 _CLI = """
-import atexit, sys
+import atexit, gc, sys
 atexit.register(lambda: print("teardown ran", file=sys.stderr))
 from berth.cli import main
+gc.callbacks.append(lambda phase, info: phase == "start" and print("gc:", info["generation"], file=sys.stderr))
 sys.argv = ["berth", *sys.argv[1:]]
 main()
 print("main returned", file=sys.stderr)
 """
 
 
-def run_command(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def run_command(*args: str, **env: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
     return subprocess.run([sys.executable, "-c", _CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)
+
+
+def collections(r: subprocess.CompletedProcess) -> int:
+    return sum(1 for line in r.stderr.splitlines() if line.startswith("gc:"))
+
+
+def test_render_command_runs_without_the_collector_unless_asked(tmp_path, monkeypatch):
+    monkeypatch.delenv(GC_ENV, raising=False)
+    off = run_command("render", "-s", "prod", "-o", str(tmp_path / "a"), "-q")
+    on = run_command("render", "-s", "prod", "-o", str(tmp_path / "b"), "-q", **{GC_ENV: "default"})
+    assert off.returncode == 0 and on.returncode == 0, off.stderr + on.stderr
+    # Building the argument parser may fill the youngest generation a few times before the command
+    # switches the collector off; the collector on runs hundreds of collections.
+    assert collections(off) <= 3, off.stderr
+    assert collections(on) > 20, on.stderr
+    assert files_of(tmp_path / "a") == files_of(tmp_path / "b")
 
 
 def test_render_command_skips_teardown_after_writing_everything(tmp_path):
