@@ -8,16 +8,19 @@
 # Each image comes from a recipe directory tests/images/<name>/:
 #   recipe.sh   bash, sourced: PACKAGES=(...) TAGS=(...) CHANGES=(...) USERS=(...)
 #               optional functions customize ROOTFS (runs on the host, as root, after rootfs/ is
-#               copied in) and tag_changes TAG (prints extra `podman import --change` lines, one per line)
+#               copied in), tag_changes TAG (prints extra `podman import --change` lines, one per line)
+#               and hash_extra (prints what else the image is made from, e.g. a source tarball's sha256,
+#               so that the cache key changes with it)
 #   rootfs/     files copied into the image's root (entrypoints, app code, default configs)
 # The rootfs is made with mmdebstrap (--variant=essential: no apt in the image; docs, man pages and
 # translations excluded via dpkg path-exclude) and imported with `podman import --change ...`.
 #
 # Cache (outside the repo): ${BERTH_CACHE:-/var/cache/berth}
 #   images/<name>-<hash16>.tar   `podman save` of the image's tags; hash16 = first 16 hex chars of the
-#                                sha256 over the recipe dir + this script + lib/
+#                                sha256 over the recipe dir + this script (but its ALL_IMAGES list: adding
+#                                an image rebuilds no other) + lib/ + what the recipe's hash_extra prints
 #   apt-archives/                .deb files shared between builds (hard-linked in and out)
-#   bin/                         supercronic built with the Go toolchain
+#   bin/                         Go programs built here: supercronic, ferretdb, mongodump/mongorestore
 # With the same hash a later run loads the tarball instead of building. If the tags are already in
 # Podman's storage with the same hash label, nothing is done (BERTH_IMAGES_FORCE_LOAD=1 loads anyway;
 # BERTH_IMAGES_REBUILD=1 ignores the cache and builds).
@@ -29,7 +32,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LIB="$HERE/lib"
 CACHE="${BERTH_CACHE:-/var/cache/berth}"
 SUITE="${BERTH_DEBIAN_SUITE:-bookworm}"
-ALL_IMAGES=(postgres redis nginx testapp backup prometheus postgres-exporter redis-exporter grafana-standin pushgateway)
+ALL_IMAGES=(postgres redis nginx testapp backup prometheus postgres-exporter redis-exporter grafana-standin pushgateway
+  mongo backup-mongo rabbitmq)
 
 if [ -z "${BERTH_APT_SOURCES:-}" ]; then
   for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
@@ -47,9 +51,16 @@ recipe_hash() { # name -> 16 hex chars
     cd "$HERE"
     find "$name" lib build.sh -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | LC_ALL=C sort -z |
       while IFS= read -r -d '' f; do
-        printf '%s %s %s\n' "$f" "$(stat -c %a "$f")" "$(sha256sum <"$f" | cut -d' ' -f1)"
+        if [ "$f" = build.sh ]; then
+          # Without the image list (from ALL_IMAGES= to the first line ending in ")").
+          printf '%s %s %s\n' "$f" "$(stat -c %a "$f")" \
+            "$(awk '/^ALL_IMAGES=/{skip=1} !skip{print} skip&&/\)$/{skip=0}' "$f" | sha256sum | cut -d' ' -f1)"
+        else
+          printf '%s %s %s\n' "$f" "$(stat -c %a "$f")" "$(sha256sum <"$f" | cut -d' ' -f1)"
+        fi
       done
     echo "suite=$SUITE"
+    if declare -F hash_extra >/dev/null; then hash_extra; fi
   ) | sha256sum | cut -c1-16
 }
 
@@ -64,7 +75,7 @@ build_one() {
 
   # Recipe variables (reset per image).
   local -a PACKAGES=() TAGS=() CHANGES=() USERS=()
-  unset -f customize tag_changes 2>/dev/null || true
+  unset -f customize tag_changes hash_extra 2>/dev/null || true
   # shellcheck disable=SC1090
   source "$dir/recipe.sh"
 
