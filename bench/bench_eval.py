@@ -269,6 +269,9 @@ def main() -> None:
     ratio_report = [
         "## Berth vs the flat program (same resources, SDK classes directly, same mocks)",
         "",
+        "The levers tried and what each was worth (garbage collector, Outputs, imports, teardown): "
+        "bench/levers.md.",
+        "",
         f"Each number is the CPU time of one evaluation in a fresh worker process after the same imports "
         f"and warm-up; median of {args.ratio_runs} interleaved runs. Load average before / after: "
         f"{load_before[0]:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs."
