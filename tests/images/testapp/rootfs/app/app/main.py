@@ -1,21 +1,32 @@
 """Berth test app: a small stand-in for a team's FastAPI app + Celery worker/beat.
 
-Standard library HTTP server (ThreadingHTTPServer) + Debian's psycopg2 and redis packages.
+Standard library HTTP server (ThreadingHTTPServer) + Debian's psycopg2, redis, pymongo and pika packages.
 
-Environment:
+Environment (every backend is optional; /ready checks the configured ones):
   DATABASE_URL          postgresql://user:pass@host:port/db       (primary; writes and reads)
   DATABASE_REPLICA_URL  optional, read by GET /api/replica/items/<id>
-  REDIS_URL             redis://:pass@host:port/0   (falls back to CELERY_BROKER_URL / BROKER_URL)
+  REDIS_URL             redis://:pass@host:port/0   (falls back to a redis:// CELERY_BROKER_URL / BROKER_URL)
+  MONGODB_URI           mongodb://user:pass@host:27017/db?authSource=admin (or MONGO_URL, MONGODB_URL, or a
+                        mongodb:// DATABASE_URI / DATABASE_URL)
+  AMQP_URL              amqp://user:pass@host:5672/vhost (or RABBITMQ_URL, or an amqp:// CELERY_BROKER_URL /
+                        BROKER_URL); AMQP_QUEUE (default berth-test); MESSAGE_STORE (see app.messaging)
   PORT                  default 8000 (uvicorn's --port wins)
   APP_VERSION           set from the image tag (1 or 2)
   BEAT_INTERVAL         seconds between beat jobs, default 10
 
 HTTP:
-  GET  /, /health, /api/health, /ready (503 unless Postgres and Redis answer), /metrics
+  GET  /, /health (and any path ending in /health or /healthz), /api/health, /metrics
+  GET  /ready (503 unless every configured backend answers: database, redis, mongodb, amqp)
   POST /api/items  {"value": ...} (JSON or form)  -> row in items + SET item:<id> <value>
   GET  /api/items/<id>, /api/replica/items/<id>
   POST /api/jobs -> LPUSH jobs <id>;  GET /api/jobs/<id> -> {"done": EXISTS done:<id>}
   GET  /api/slow?ms=N  (sleeps N ms, at most 30000)
+  POST /api/mongo/items {"value": ...} -> document in MongoDB's items;  GET /api/mongo/items/<id>
+  POST /api/messages {"body": ...} -> persistent message on the AMQP queue
+  GET  /api/messages/<id> (404 until a consumer recorded it), GET /api/messages (recent ones)
+
+Consumer mode: `python3 -m app.consumer` (or `consumer`) consumes AMQP_QUEUE and serves the same HTTP
+endpoints on PORT (/ready includes the consumer's connection).
 
 Nothing is written outside /tmp (read-only root filesystem).
 """
@@ -33,7 +44,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg2
 import psycopg2.pool
+import pymongo.errors
 import redis
+
+from app import messaging
 
 VERSION = os.environ.get("APP_VERSION", "dev")
 HOSTNAME = socket.gethostname()
@@ -154,7 +168,14 @@ class Database:
 
 
 def redis_url():
-    return os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL") or os.environ.get("BROKER_URL") or ""
+    # A Celery broker URL is Redis here only when it says so (it may be RabbitMQ's amqp://).
+    return os.environ.get("REDIS_URL") or messaging._env_url(("CELERY_BROKER_URL", "BROKER_URL"),
+                                                             ("redis://", "rediss://", "unix://"))
+
+
+def postgres_url():
+    url = os.environ.get("DATABASE_URL", "")
+    return "" if url.lower().startswith(("mongodb://", "mongodb+srv://")) else url
 
 
 def make_redis():
@@ -167,10 +188,15 @@ def make_redis():
 
 class Backends:
     def __init__(self):
-        self.db = Database(os.environ.get("DATABASE_URL", ""))
+        self.db = Database(postgres_url())
         self.replica = Database(os.environ.get("DATABASE_REPLICA_URL", ""))
         self._redis = None
         self.lock = threading.Lock()
+        self.redis_configured = bool(redis_url())
+        self.mongo = messaging.Mongo(messaging.mongo_url())
+        self.amqp = messaging.Publisher(messaging.amqp_url(), messaging.amqp_queue())
+        self.messages = messaging.MessageLog(self)
+        self.consumer = None  # a messaging.ConsumerState in consumer mode
 
     @property
     def redis(self):
@@ -192,8 +218,11 @@ def route_label(path):
     parts = path.rstrip("/").split("/") or ["/"]
     norm = ["{id}" if p and (p.isdigit() or len(p) == 32) else p for p in parts]
     label = "/".join(norm) or "/"
+    norm = ["{id}" if len(p) == 24 and all(c in "0123456789abcdef" for c in p) else p for p in norm]  # ObjectId
+    label = "/".join(norm) or "/"
     known = ("/", "/health", "/api/health", "/ready", "/metrics", "/api/items", "/api/items/{id}",
-             "/api/replica/items/{id}", "/api/jobs", "/api/jobs/{id}", "/api/slow", "/api/version")
+             "/api/replica/items/{id}", "/api/jobs", "/api/jobs/{id}", "/api/slow", "/api/version",
+             "/api/mongo/items", "/api/mongo/items/{id}", "/api/messages", "/api/messages/{id}")
     return label if label in known else "other"
 
 
@@ -249,7 +278,8 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as e:  # noqa: BLE001
             log("error on %s %s: %r" % (self.command, path, e))
             status = self._send(503 if isinstance(e, (psycopg2.OperationalError, redis.ConnectionError,
-                                                      redis.TimeoutError, RuntimeError)) else 500,
+                                                      redis.TimeoutError, RuntimeError,
+                                                      pymongo.errors.PyMongoError) + messaging.AMQP_ERRORS) else 500,
                                 {"error": "%s: %s" % (type(e).__name__, e)})
         finally:
             METRICS.observe(self.command, route_label(path), status, time.monotonic() - start)
@@ -268,6 +298,8 @@ class Handler(BaseHTTPRequestHandler):
                 if path == "/api/health":
                     body["checks"] = self._checks()
                 return self._send(200, body)
+            if path.endswith(("/health", "/healthz")):  # a stack's own health path, e.g. /mcp/health
+                return self._send(200, {"status": "ok", "version": VERSION})
             if path == "/ready":
                 checks = self._checks()
                 ok = all(v == "ok" for v in checks.values())
@@ -290,6 +322,21 @@ class Handler(BaseHTTPRequestHandler):
                 job_id = parts[2]
                 result = b.redis.get("done:" + job_id)
                 return self._send(200, {"id": job_id, "done": result is not None, "result": result})
+            if len(parts) == 4 and parts[:3] == ["api", "mongo", "items"]:
+                item = b.mongo.get_item(parts[3])
+                if item == "invalid":
+                    raise HTTPError(400, "id must be an ObjectId (24 hex digits)")
+                if item is None:
+                    raise HTTPError(404, "item %s not found" % parts[3])
+                return self._send(200, item)
+            if path.rstrip("/") == "/api/messages":
+                return self._send(200, {"store": b.messages.store, "queue": b.amqp.queue,
+                                        "messages": b.messages.recent()})
+            if len(parts) == 3 and parts[:2] == ["api", "messages"]:
+                msg = b.messages.get(parts[2])
+                if msg is None:
+                    raise HTTPError(404, "message %s not consumed (yet)" % parts[2])
+                return self._send(200, msg)
         if method == "POST":
             if path.rstrip("/") == "/api/items":
                 data = self._body()
@@ -306,6 +353,17 @@ class Handler(BaseHTTPRequestHandler):
                 job_id = uuid.uuid4().hex
                 b.redis.lpush("jobs", job_id)
                 return self._send(200, {"id": job_id, "status": "queued"})
+            if path.rstrip("/") == "/api/mongo/items":
+                data = self._body()
+                if "value" not in data:
+                    raise HTTPError(400, 'missing "value"')
+                return self._send(200, b.mongo.insert_item(str(data["value"])))
+            if path.rstrip("/") == "/api/messages":
+                data = self._body()
+                if "body" not in data and "value" not in data:
+                    raise HTTPError(400, 'missing "body"')
+                msg = b.amqp.publish(data.get("body", data.get("value")))
+                return self._send(200, {"id": msg["id"], "queue": b.amqp.queue, "status": "published"})
         raise HTTPError(404 if method in ("GET", "HEAD", "POST") else 405, "no route for %s %s" % (method, path))
 
     def _get_item(self, db, item_id, with_cache):
@@ -328,18 +386,29 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(200, body)
 
     def _checks(self):
+        """The configured backends only (a service that uses no Redis is ready without it)."""
+        b = self.backends
+        probes = {}
+        if b.db.url:
+            probes["database"] = lambda: b.db.run(lambda cur: cur.execute("SELECT 1"))
+        if b.redis_configured:
+            probes["redis"] = lambda: b.redis.ping()
+        if b.mongo.url:
+            probes["mongodb"] = b.mongo.ping
+        if b.amqp.url:
+            probes["amqp"] = b.amqp.check if b.consumer is None else self._consumer_check
         checks = {}
-        try:
-            self.backends.db.run(lambda cur: cur.execute("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as e:  # noqa: BLE001
-            checks["database"] = "error: %s" % str(e).strip()[:200]
-        try:
-            self.backends.redis.ping()
-            checks["redis"] = "ok"
-        except Exception as e:  # noqa: BLE001
-            checks["redis"] = "error: %s" % str(e).strip()[:200]
+        for name, probe in probes.items():
+            try:
+                probe()
+                checks[name] = "ok"
+            except Exception as e:  # noqa: BLE001
+                checks[name] = "error: %s" % (str(e).strip() or type(e).__name__)[:200]
         return checks
+
+    def _consumer_check(self):
+        if not self.backends.consumer.connected:
+            raise RuntimeError("consumer not connected: %s" % self.backends.consumer.error)
 
 
 class Server(ThreadingHTTPServer):
@@ -348,8 +417,16 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-def serve(host, port):
-    Handler.backends = Backends()
+def serve(host, port, consumer=False):
+    Handler.backends = backends = Backends()
+    if consumer:
+        if not backends.amqp.url:
+            log("consumer: AMQP_URL is not set")
+            return 2
+        backends.consumer = messaging.ConsumerState()
+        threading.Thread(target=messaging.consume, daemon=True,
+                         args=(backends.amqp.url, backends.amqp.queue, backends.messages, backends.consumer,
+                               STOP, log)).start()
     server_cls = Server
     if ":" in host:
         class Server6(Server):
@@ -359,19 +436,20 @@ def serve(host, port):
 
     def stop(signum, frame):
         log("signal %d: shutting down" % signum)
+        STOP.set()
         threading.Thread(target=httpd.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log("berth-testapp %s listening on %s:%d" % (VERSION, host, port))
+    log("berth-testapp %s %slistening on %s:%d" % (VERSION, "(consumer) " if consumer else "", host, port))
     httpd.serve_forever()
     httpd.server_close()
     return 0
 
 
 # --------------------------------------------------------------------------- CLIs
-def uvicorn_cli(argv):
-    host, port = "127.0.0.1", int(os.environ.get("PORT") or 8000)
+def uvicorn_cli(argv, consumer=False, host="127.0.0.1"):
+    port = int(os.environ.get("PORT") or 8000)
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -391,7 +469,13 @@ def uvicorn_cli(argv):
         else:
             log("uvicorn stand-in: ignoring option %s" % a)
         i += 1
-    sys.exit(serve(host, port))
+    sys.exit(serve(host, port, consumer=consumer))
+
+
+def consumer_cli(argv):
+    """`python3 -m app.consumer [--host H] [--port P]`: consume AMQP_QUEUE, serve the HTTP endpoints on
+    H:P (default 0.0.0.0:$PORT) for health checks and for reading what was consumed."""
+    uvicorn_cli(argv, consumer=True, host="0.0.0.0")
 
 
 CELERY_VALUE_OPTS = {"-A", "--app", "-b", "--broker", "--result-backend", "-l", "--loglevel", "-c",
