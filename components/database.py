@@ -28,22 +28,29 @@ SQL
 echo "host replication {user} all scram-sha-256" >> "$PGDATA/pg_hba.conf"
 """
 
-# The replica's entrypoint: clone the primary once, then run as a hot standby.
-REPLICA_ENTRYPOINT = """#!/bin/bash
+# The replica's entrypoint: clone the primary once, then run as a hot standby. The connection to the
+# primary is given on every start, not kept from the clone (`pg_basebackup -R` would write it, with
+# the password, into the data directory): a redeployed stack has new secrets, and the password
+# belongs in a private file on the container's tmpfs, never in the data volume or on a command line.
+REPLICA_ENTRYPOINT = r"""#!/bin/bash
 # Created by Berth: start a PostgreSQL hot standby that streams from the primary.
 set -euo pipefail
-export PGPASSWORD="$REPLICATION_PASSWORD"
+export PGPASSFILE=/tmp/berth-replication.pgpass
+(umask 077; printf '*:*:*:%s:%s\n' @REPLICATION_USER@ "${REPLICATION_PASSWORD//:/\\:}" > "$PGPASSFILE")
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   mkdir -p "$PGDATA"
   chmod 700 "$PGDATA"
   until pg_isready -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -q; do
     echo "waiting for primary $PRIMARY_HOST:$PRIMARY_PORT"; sleep 2
   done
-  pg_basebackup -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U {user} -D "$PGDATA" -X stream -R
+  pg_basebackup -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U @REPLICATION_USER@ -D "$PGDATA" -X stream
 fi
-unset PGPASSWORD
-exec postgres -c hot_standby=on
-"""
+touch "$PGDATA/standby.signal"
+# A clone made by an earlier version kept the connection (and password) here: drop it.
+if [ -f "$PGDATA/postgresql.auto.conf" ]; then sed -i '/^primary_conninfo/d' "$PGDATA/postgresql.auto.conf"; fi
+exec postgres -c hot_standby=on \
+  -c "primary_conninfo=host=$PRIMARY_HOST port=$PRIMARY_PORT user=@REPLICATION_USER@ passfile=$PGPASSFILE application_name=${HOSTNAME:-replica}"
+""".replace("@REPLICATION_USER@", REPLICATION_USER)
 
 
 # The primary's entrypoint: the roles' passwords follow the stack on every start, then the image's
@@ -188,8 +195,7 @@ def database_workloads(
                     "REPLICATION_PASSWORD": SecretValue(f"{name}-replica-env", "REPLICATION_PASSWORD", replication_password)
                 },
                 volumes=(DataVolume(f"{name}-replica-data", PGDATA_DIR, spec.storage),),
-                files=(File("replica-entrypoint", "/berth/replica-entrypoint.sh",
-                            REPLICA_ENTRYPOINT.format(user=REPLICATION_USER), mode=0o555),),
+                files=(File("replica-entrypoint", "/berth/replica-entrypoint.sh", REPLICA_ENTRYPOINT, mode=0o555),),
                 tmpfs=("/tmp", "/var/run/postgresql"),
                 health=health,
                 depends_on=(name,),

@@ -176,3 +176,52 @@ def test_only_stateful_objects_are_protected(recorded):
     prod = recorded("prod")
     protected = {r.type for r in k8s_objects(prod) if r.protect}
     assert {STATEFULSET, K8S_NAMESPACE} <= protected <= {STATEFULSET, K8S_NAMESPACE, PVC}
+
+
+# ---------------------------------------------------------------- no password on a command line
+
+#: A password handed to a program as an argument: every process on the host can read it
+#: (/proc/PID/cmdline, `ps`). Environment variables and private files are the ways in.
+_PASSWORD_ARG = [
+    r"""(?:^|\s)-a\s+["']?\$\{?\w*(?:PASS|AUTH)""",  # redis-cli -a "$REDIS_PASSWORD"
+    r"""--(?:password|pass|requirepass)[= ]\S*\$\{?\w*PASS""",  # --password=$X, --requirepass "$X"
+    r"""--uri[= ]["']?\S*:\$\{?\w*PASS""",  # mongodump --uri=mongodb://u:$PW@h
+    r"""(?:^|\s)requirepass\s+["']?\$""",  # redis-server --requirepass "$X" (as a bare arg)
+    r"""-p\$\{?\w*PASS""",  # mysql -p$PW
+]
+
+
+def _commands_and_files(recording) -> list[tuple[str, str]]:
+    """(where, text) of every command line, health check and generated file of a recording."""
+    out: list[tuple[str, str]] = []
+
+    def walk(where: str, value) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if k in ("command", "args", "entrypoints", "tests", "content", "data", "stringData"):
+                    out.append((f"{where}.{k}", json.dumps(v)))
+                walk(f"{where}.{k}", v)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(f"{where}[{i}]", v)
+
+    for r in recording.resources:
+        walk(r.name, r.inputs)
+    return out
+
+
+@pytest.mark.parametrize(("project_dir", "stack"), [
+    (".", "dev"), (".", "prod"),
+    ("examples/flow-masters", "prod"), ("examples/flow-masters", "dev"), ("examples/microservices", "dev"),
+    ("examples/microservices", "prod"), ("examples/wishlins", "prod"), ("examples/wishlins", "k8s"),
+])
+def test_no_password_on_any_command_line(project_dir, stack):
+    import re
+    from pathlib import Path
+
+    from berth.record import ROOT
+
+    recording = record(stack, project_dir=ROOT / Path(project_dir))
+    found = [(where, pattern) for where, text in _commands_and_files(recording)
+             for pattern in _PASSWORD_ARG if re.search(pattern, text.replace("\\n", "\n"), re.M)]
+    assert not found, found

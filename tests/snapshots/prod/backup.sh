@@ -4,8 +4,31 @@ set -euo pipefail
 tier="${1:?usage: berth-backup TIER KEEP}"
 keep="${2:?usage: berth-backup TIER KEEP}"
 engine="${BERTH_DB_ENGINE:?}"
+# The database may be starting or restarting (a pre-deploy dump runs while a redeploy rolls it):
+# wait for it, within BERTH_DB_WAIT_SECONDS.
+wait_for_database() {
+  local deadline=$(( $(date +%s) + ${BERTH_DB_WAIT_SECONDS:-300} ))
+  until if [ "$engine" = postgres ]; then
+          PGPASSWORD="$DB_PASSWORD" pg_isready -q -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER"
+        else
+          (exec 3<>"/dev/tcp/${DB_HOST}/${DB_PORT}") 2>/dev/null
+        fi; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "database ${DB_HOST}:${DB_PORT} not ready after ${BERTH_DB_WAIT_SECONDS:-300}s" >&2; exit 4
+    fi
+    sleep 2
+  done
+}
+# mongodump/mongorestore read the password from a private config file, never from their arguments
+# (which every process on the host can read).
+mongo_tools_config() {
+  local f="${TMPDIR:-/tmp}/berth-mongo-tools.yaml"
+  (umask 077; printf 'password: "%s"\n' "$DB_PASSWORD" > "$f")
+  echo "$f"
+}
 dir="${BACKUP_DIR:-/backups}/${tier}"
 mkdir -p "$dir"
+wait_for_database
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 if [ "$engine" = postgres ]; then
   file="$dir/${BERTH_DB_NAME}-${stamp}.dump"
@@ -13,8 +36,8 @@ if [ "$engine" = postgres ]; then
     -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d "$BERTH_DB_NAME" -f "$file.partial"
 else
   file="$dir/${BERTH_DB_NAME}-${stamp}.archive.gz"
-  mongodump --uri="mongodb://${DB_USER}:${DB_PASSWORD}@${DB_HOST}:${DB_PORT}/?authSource=admin" \
-    --db="$BERTH_DB_NAME" --archive="$file.partial" --gzip
+  mongodump --config="$(mongo_tools_config)" --host="$DB_HOST" --port="$DB_PORT" --username="$DB_USER" \
+    --authenticationDatabase=admin --db="$BERTH_DB_NAME" --archive="$file.partial" --gzip
 fi
 mv "$file.partial" "$file"
 echo "backup written: $file ($(stat -c %s "$file") bytes)"

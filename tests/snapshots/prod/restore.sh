@@ -3,18 +3,40 @@
 set -euo pipefail
 src="${1:-${RESTORE_FROM:-latest}}"
 engine="${BERTH_DB_ENGINE:?}"
+# The database may be starting or restarting (a pre-deploy dump runs while a redeploy rolls it):
+# wait for it, within BERTH_DB_WAIT_SECONDS.
+wait_for_database() {
+  local deadline=$(( $(date +%s) + ${BERTH_DB_WAIT_SECONDS:-300} ))
+  until if [ "$engine" = postgres ]; then
+          PGPASSWORD="$DB_PASSWORD" pg_isready -q -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER"
+        else
+          (exec 3<>"/dev/tcp/${DB_HOST}/${DB_PORT}") 2>/dev/null
+        fi; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "database ${DB_HOST}:${DB_PORT} not ready after ${BERTH_DB_WAIT_SECONDS:-300}s" >&2; exit 4
+    fi
+    sleep 2
+  done
+}
+# mongodump/mongorestore read the password from a private config file, never from their arguments
+# (which every process on the host can read).
+mongo_tools_config() {
+  local f="${TMPDIR:-/tmp}/berth-mongo-tools.yaml"
+  (umask 077; printf 'password: "%s"\n' "$DB_PASSWORD" > "$f")
+  echo "$f"
+}
 if [ "$src" = latest ]; then
   src="$(ls -1t "${BACKUP_DIR:-/backups}"/*/"${BERTH_DB_NAME}"-* | grep -v '\.partial$' | head -n 1)"
 fi
 case "$src" in /*) ;; *) src="${BACKUP_DIR:-/backups}/$src" ;; esac
 [ -f "$src" ] || { echo "no such dump: $src" >&2; exit 2; }
 echo "restoring $src into $BERTH_DB_NAME on $DB_HOST"
+wait_for_database
 if [ "$engine" = postgres ]; then
-  until PGPASSWORD="$DB_PASSWORD" pg_isready -q -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER"; do sleep 2; done
   PGPASSWORD="$DB_PASSWORD" pg_restore --clean --if-exists --no-owner --exit-on-error \
     -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d "$BERTH_DB_NAME" "$src"
 else
-  mongorestore --uri="mongodb://${DB_USER}:${DB_PASSWORD}@${DB_HOST}:${DB_PORT}/?authSource=admin" \
-    --nsInclude="${BERTH_DB_NAME}.*" --drop --archive="$src" --gzip
+  mongorestore --config="$(mongo_tools_config)" --host="$DB_HOST" --port="$DB_PORT" --username="$DB_USER" \
+    --authenticationDatabase=admin --nsInclude="${BERTH_DB_NAME}.*" --drop --archive="$src" --gzip
 fi
 echo "restore done"
