@@ -1,0 +1,429 @@
+"""Smoke tests of the images the seed systems need (tests/images/): MongoDB (a FerretDB stand-in), its
+backup image, RabbitMQ, and the test app's MongoDB / AMQP parts, on Podman's Docker-compatible API.
+
+The database, broker and backup containers run as a stack runs them: their settings come from Berth's
+own components (``database_workloads``, ``broker_workloads``, ``backup_workloads``) mapped by the Docker
+target's ``container_args`` (read-only root where declared, tmpfs /tmp, the component's uid, all
+capabilities dropped, no-new-privileges, memory/CPU limits, the component's health check and named
+volumes), with only the image set to the local one. The test app runs read-only as uid 10001.
+
+Prerequisites as for test_images_smoke.py (CI's .ci/run): Podman's API in DOCKER_HOST and
+`bash tests/images/build.sh` (or `build.sh mongo backup-mongo rabbitmq testapp`). Never skips.
+Podman runs no health checks by itself here: they are driven with `podman healthcheck run NAME`.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import time
+
+import docker
+import pytest
+
+from berth.components.backup import backup_workloads
+from berth.components.broker import broker_workloads
+from berth.components.database import database_workloads
+from berth.components.ir import Workload
+from berth.components.spec import BackupSpec, BrokerSpec, DatabaseSpec
+from berth.components.targets.docker import DockerContext, container_args
+from tests.real.test_images_smoke import Env, exec_ok, host_port, http, http_json, wait_for
+
+pytestmark = pytest.mark.real_docker
+
+IMAGES = {
+    "mongo": "localhost/berth-mongo:7",
+    "backup_mongo": "localhost/berth-backup-mongo:1",
+    "rabbitmq": "localhost/berth-rabbitmq:3",
+    "testapp1": "localhost/berth-testapp:1",
+    "testapp2": "localhost/berth-testapp:2",
+}
+LABEL = {"berth.test": "images-seed-smoke"}
+DB, DB_NAME, DB_USER = "shop-db", "shop", "shop"
+MONGO_PASSWORD = "mongo-secret-1"
+BROKER, BROKER_PASSWORD = "jobs", "amqp-secret-1"
+APP_TMPFS = {"/tmp": "rw,noexec,nosuid,size=64m,mode=1777"}
+APP_SECURITY = dict(user="10001:10001", read_only=True, tmpfs=APP_TMPFS, cap_drop=["ALL"],
+                    security_opt=["no-new-privileges:true"])
+SECONDS = 1_000_000_000
+
+
+# --------------------------------------------------------------------------- running like a stack
+class SeedEnv(Env):
+    """test_images_smoke's Env + named volumes (removed at the end) and containers run from workloads."""
+
+    def __init__(self, client):
+        super().__init__(client)
+        self.volumes = []
+
+    def volume(self, name: str) -> str:
+        full = f"seed-smoke-{self.suffix}-{name}"
+        if full not in [v.name for v in self.volumes]:
+            self.volumes.append(self.client.volumes.create(full, labels=LABEL))
+        return full
+
+    def run_workload(self, w: Workload, publish: tuple[int, ...] = (), start: bool = True):
+        """Create (and start) the container Berth's Docker target declares for ``w``."""
+        args = container_args(DockerContext("seedsmoke", self.network.name, self.network.name), w)
+        caps = args["capabilities"]
+        kw = dict(
+            hostname=args["hostname"],
+            environment=list(args["envs"]),  # secrets were given as plain strings: no Outputs here
+            read_only=args["read_only"],
+            tmpfs=args.get("tmpfs"),
+            user=args.get("user"),
+            cap_drop=caps["drops"],
+            cap_add=caps.get("adds"),
+            security_opt=args["security_opts"],
+            labels=LABEL,
+            networking_config={self.network.name: self.client.api.create_endpoint_config(aliases=[w.name])},
+            volumes={self.volume(v["volume_name"]): {"bind": v["container_path"], "mode": "rw"}
+                     for v in args.get("volumes", [])},
+        )
+        if args.get("memory"):
+            kw.update(mem_limit=f"{args['memory']}m", memswap_limit=f"{args['memory_swap']}m")
+        if args.get("cpus"):
+            kw["nano_cpus"] = int(float(args["cpus"]) * SECONDS)
+        if args.get("entrypoints"):
+            kw["entrypoint"] = args["entrypoints"]
+        if args.get("command"):
+            kw["command"] = args["command"]
+        if w.health and w.health.command:
+            kw["healthcheck"] = {"test": list(w.health.command), "interval": w.health.interval * SECONDS,
+                                 "timeout": w.health.timeout * SECONDS, "retries": w.health.retries,
+                                 "start_period": w.health.start_period * SECONDS}
+        if publish:
+            kw["ports"] = {f"{p}/tcp": ("127.0.0.1",) for p in publish}
+        files = {"/": uploads_tar(args["uploads"])} if args.get("uploads") else None
+        c = self.client.containers.create(w.image, name=self.name(w.name), network=self.network.name, **kw)
+        self.containers.append(c)
+        for path, archive in (files or {}).items():
+            assert c.put_archive(path, archive), f"upload to {path} failed"
+        if start:
+            c.start()
+        return c
+
+    def close(self):
+        super().close()
+        for v in self.volumes:
+            try:
+                v.remove(force=True)
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def uploads_tar(uploads: list[dict]) -> bytes:
+    """The provider's uploads as one archive extracted at "/" (directories created, root-owned)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        dirs = sorted({os.path.dirname(u["file"]).lstrip("/") for u in uploads})
+        for d in dirs:
+            info = tarfile.TarInfo(d)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
+            tar.addfile(info)
+        for u in uploads:
+            data = u["content"].encode()
+            info = tarfile.TarInfo(u["file"].lstrip("/"))
+            info.size, info.mode, info.mtime = len(data), 0o755 if u["executable"] else 0o644, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def podman_healthcheck(container) -> bool:
+    """One run of the container's health check (Podman has no timers here); True once healthy."""
+    podman = shutil.which("podman")
+    assert podman, "podman CLI not on PATH"
+    container.reload()
+    if container.status != "running":
+        raise AssertionError(f"{container.name} is {container.status}: {container.logs().decode()[-2000:]}")
+    subprocess.run([podman, "healthcheck", "run", container.name], capture_output=True, timeout=60)
+    container.reload()
+    return container.attrs["State"]["Health"]["Status"] == "healthy"
+
+
+def wait_healthy(container, timeout: float = 120):
+    wait_for(f"{container.name} healthy (its own health check)", lambda: podman_healthcheck(container),
+             timeout=timeout, interval=2)
+
+
+def mongo_spec(**kw) -> DatabaseSpec:
+    return DatabaseSpec(engine="mongodb", database=DB_NAME, user=DB_USER, image=IMAGES["mongo"], **kw)
+
+
+def mongo_url(host: str = DB, password: str = MONGO_PASSWORD) -> str:
+    """The shape of the Database component's connection_url for MongoDB."""
+    return f"mongodb://{DB_USER}:{password}@{host}:27017/{DB_NAME}?authSource=admin"
+
+
+def amqp_url(password: str = BROKER_PASSWORD) -> str:
+    """The shape of the Broker component's amqp_url."""
+    return f"amqp://{BROKER}:{password}@{BROKER}:5672/{BROKER}"
+
+
+def pymongo_in(container, script: str) -> dict:
+    """Run a Python snippet with pymongo inside the mongo image (over the network, not loopback); the
+    snippet sets `out`, printed as JSON."""
+    code = "import json, pymongo, pymongo.errors\nout = {}\n" + script + "\nprint(json.dumps(out, default=str))\n"
+    return json.loads(exec_ok(container, ["python3", "-c", code]).strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def client():
+    if not os.environ.get("DOCKER_HOST"):
+        pytest.fail("DOCKER_HOST is not set: run bash .ci/podman.sh install && eval \"$(bash .ci/podman.sh start)\" "
+                    "&& bash tests/images/build.sh (CI's .ci/run does this).")
+    c = docker.from_env(timeout=300)
+    try:
+        c.ping()
+    except Exception as e:  # noqa: BLE001
+        pytest.fail(f"DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer ({e}); run: bash .ci/podman.sh start")
+    missing = []
+    for ref in IMAGES.values():
+        try:
+            c.images.get(ref)
+        except Exception:  # noqa: BLE001
+            missing.append(ref)
+    if missing:
+        pytest.fail(f"images missing: {missing}; run: bash tests/images/build.sh mongo backup-mongo rabbitmq testapp")
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def env(client):
+    e = SeedEnv(client)
+    yield e
+    e.close()
+
+
+@pytest.fixture(scope="module")
+def mongo(env):
+    w = database_workloads(DB, mongo_spec(), MONGO_PASSWORD)[0]
+    c = env.run_workload(w)
+    wait_healthy(c)
+    return c
+
+
+@pytest.fixture(scope="module")
+def broker(env):
+    w = broker_workloads(BROKER, BrokerSpec(image=IMAGES["rabbitmq"]), BROKER_PASSWORD)[0]
+    c = env.run_workload(w, publish=(15672,))
+    wait_healthy(c, timeout=180)
+    return c
+
+
+# --------------------------------------------------------------------------- MongoDB (FerretDB)
+def test_mongo_runs_as_the_database_component_with_checked_credentials(env, client, mongo):
+    mongo.reload()
+    host_config = mongo.attrs["HostConfig"]
+    assert host_config["ReadonlyRootfs"] is True and "/tmp" in (host_config.get("Tmpfs") or {}), host_config
+    assert exec_ok(mongo, ["id", "-u"]).strip() == "999"
+    assert client.images.get(IMAGES["mongo"]).labels.get("berth.standin") == "mongodb"
+    assert exec_ok(mongo, ["mongosh", "--quiet", "--eval", "db.adminCommand('ping').ok"]).strip() == "1"
+
+    out = pymongo_in(mongo, f"""
+c = pymongo.MongoClient({mongo_url()!r}, serverSelectionTimeoutMS=10000)
+db = c.get_default_database()
+ins = db.smoke.insert_one({{"value": "hello-ferret", "n": 1}})
+out["found"] = db.smoke.find_one({{"_id": ins.inserted_id}})["value"]
+out["dbs"] = c.list_database_names()
+def code_of(url, op):
+    try:
+        op(pymongo.MongoClient(url, serverSelectionTimeoutMS=10000))
+        return "accepted"
+    except pymongo.errors.OperationFailure as e:
+        return e.code
+out["wrong_password"] = code_of({mongo_url(password="wrong")!r}, lambda c: c.shop.smoke.find_one())
+out["anonymous_find"] = code_of("mongodb://{DB}:27017/", lambda c: c.shop.smoke.find_one())
+out["anonymous_ping"] = code_of("mongodb://{DB}:27017/", lambda c: c.admin.command("ping"))
+""")
+    assert out["found"] == "hello-ferret" and DB_NAME in out["dbs"], out
+    # 18 AuthenticationFailed, 13 Unauthorized; ping needs no login, as on MongoDB (the health check).
+    assert out["wrong_password"] == 18 and out["anonymous_find"] == 13 and out["anonymous_ping"] == "accepted", out
+
+    # A restart keeps the data and the user (created on the first start only).
+    mongo.restart(timeout=30)
+    wait_healthy(mongo)
+    out = pymongo_in(mongo, f"""
+c = pymongo.MongoClient({mongo_url()!r}, serverSelectionTimeoutMS=10000)
+out["n"] = c.shop.smoke.count_documents({{"value": "hello-ferret"}})
+""")
+    assert out["n"] == 1, out
+    assert mongo.logs().decode().count("Setting up database and user") == 1
+
+
+def test_mongo_entrypoint_refuses_what_it_cannot_honour(env):
+    code, out = env.run_once(IMAGES["mongo"], "mongo-no-password", None, timeout=60,
+                             environment={"MONGO_INITDB_ROOT_USERNAME": "root"})
+    assert code == 1 and "both must be specified" in out, out
+    code, out = env.run_once(IMAGES["mongo"], "mongo-bad-option", ["mongod", "--config", "/etc/mongod.conf"],
+                             timeout=60)
+    assert code == 2 and "--config is not supported" in out, out
+    code, out = env.run_once(IMAGES["mongo"], "mongosh-unsupported", ["mongosh", "--eval", "db.items.find()"],
+                             timeout=60)
+    assert code == 2 and "unsupported --eval" in out, out
+
+
+def test_backup_mongo_dumps_and_restores_into_a_fresh_database(env, mongo):
+    """Berth's backup and restore scripts (renderers/backup.py) with mongodump/mongorestore against the
+    FerretDB image: the scheduler container as the BackupJob component declares it on Docker."""
+    pymongo_in(mongo, f"""
+db = pymongo.MongoClient({mongo_url()!r}, serverSelectionTimeoutMS=10000).get_default_database()
+db.orders.drop()
+db.orders.insert_many([{{"n": i, "item": "sku-%d" % i}} for i in range(50)])
+db.orders.create_index([("n", 1)], unique=True)
+""")
+    spec = BackupSpec(tiers=[{"name": "daily", "schedule": "0 3 * * *", "keep": 3}])
+    scheduler = backup_workloads(DB, mongo_spec(), spec, MONGO_PASSWORD, "docker", image=IMAGES["backup_mongo"])[0]
+    assert scheduler.command == ("supercronic", "/berth/crontab"), scheduler.command
+    bk = env.run_workload(scheduler)
+    assert exec_ok(bk, ["id", "-u"]).strip() == "10001"
+    exec_ok(bk, ["supercronic", "-test", "/berth/crontab"])
+    out = exec_ok(bk, ["bash", "/berth/backup.sh", "daily", "3"])
+    assert "backup written: /backups/daily/shop-" in out and ".archive.gz" in out, out
+    assert "done dumping `shop.orders` (50 documents)" in bk.exec_run(
+        ["bash", "/berth/backup.sh", "daily", "3"])[1].decode(), "second dump"
+    code, out = bk.exec_run(["bash", "/berth/backup.sh", "daily", "3"], environment={"DB_PASSWORD": "wrong"})
+    assert code != 0 and b"Authentication failed" in out, out
+
+    # A fresh database (another stack's password) gets the newest dump, indexes included.
+    fresh = env.run_workload(database_workloads(f"{DB}-fresh", mongo_spec(), "other-secret")[0])
+    wait_healthy(fresh)
+    # Under load Podman's container DNS (aardvark-dns) has timed out on a container started seconds
+    # before ("lookup shop-db-fresh: i/o timeout"): wait until the name resolves from the backup container.
+    wait_for(f"{DB}-fresh in DNS", lambda: bk.exec_run(["getent", "hosts", f"{DB}-fresh"])[0] == 0, timeout=30)
+    out = exec_ok(bk, ["bash", "/berth/restore.sh", "latest"],
+                  environment={"DB_HOST": f"{DB}-fresh", "DB_PASSWORD": "other-secret"})
+    assert "restore done" in out and "finished restoring `shop.orders` (50 documents, 0 failures)" in out, out
+    out = pymongo_in(fresh, f"""
+db = pymongo.MongoClient({mongo_url(f"{DB}-fresh", "other-secret")!r}, serverSelectionTimeoutMS=10000).shop
+out["n"] = db.orders.count_documents({{}})
+out["indexes"] = sorted((i["name"], bool(i.get("unique"))) for i in db.orders.list_indexes())
+try:
+    db.orders.insert_one({{"n": 7}})
+    out["duplicate"] = "accepted"
+except pymongo.errors.DuplicateKeyError:
+    out["duplicate"] = "refused"
+""")
+    assert out == {"n": 50, "indexes": [["_id_", False], ["n_1", True]], "duplicate": "refused"}, out
+    # --drop: a second restore replaces, it does not add.
+    exec_ok(bk, ["bash", "/berth/restore.sh", "latest"],
+            environment={"DB_HOST": f"{DB}-fresh", "DB_PASSWORD": "other-secret"})
+    out = pymongo_in(fresh, f"""
+out["n"] = pymongo.MongoClient({mongo_url(f"{DB}-fresh", "other-secret")!r}).shop.orders.count_documents({{}})
+""")
+    assert out["n"] == 50, out
+
+
+# --------------------------------------------------------------------------- RabbitMQ
+def test_rabbitmq_runs_as_the_broker_component(env, broker):
+    broker.reload()
+    assert broker.attrs["HostConfig"]["ReadonlyRootfs"] is False  # as the component declares today
+    assert exec_ok(broker, ["id", "-u"]).strip() == "999"
+    # The Erlang cookie lives in HOME = the data volume.
+    assert exec_ok(broker, ["stat", "-c", "%u %a", "/var/lib/rabbitmq/.erlang.cookie"]).strip() == "999 400"
+    base = f"http://127.0.0.1:{host_port(broker, '15672/tcp')}"
+    auth = basic_auth(BROKER, BROKER_PASSWORD)
+    # `rabbitmq-diagnostics ping` (the health check) answers once the node runs, before its listeners.
+    wait_for("the management API", lambda: http_json_auth(f"{base}/api/whoami", auth)[0] == 200, timeout=60)
+    status, whoami = http_json_auth(f"{base}/api/whoami", auth)
+    assert status == 200 and whoami["name"] == BROKER and "administrator" in str(whoami["tags"]), whoami
+    status, vhosts = http_json_auth(f"{base}/api/vhosts", auth)
+    assert status == 200 and BROKER in [v["name"] for v in vhosts], vhosts
+    for user, password in ((BROKER, "wrong"), ("guest", "guest")):
+        assert http(f"{base}/api/overview", headers={"Authorization": basic_auth(user, password)})[0] == 401, user
+    plugins = exec_ok(broker, ["rabbitmq-plugins", "list", "-e", "-m"])
+    assert "rabbitmq_management" in plugins and "rabbitmq_prometheus" in plugins, plugins
+
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def http_json_auth(url: str, authorization: str):
+    status, body = http(url, headers={"Authorization": authorization})
+    return status, json.loads(body) if body.strip().startswith(("{", "[")) else body
+
+
+def test_rabbitmq_also_runs_with_a_read_only_root(env):
+    """Nothing outside /var/lib/rabbitmq and /tmp is written: the component could declare a read-only root."""
+    w = broker_workloads("jobs-ro", BrokerSpec(image=IMAGES["rabbitmq"]), "ro-secret")[0]
+    c = env.run_workload(dataclasses.replace(w, read_only_root=True))
+    c.reload()
+    assert c.attrs["HostConfig"]["ReadonlyRootfs"] is True
+    wait_healthy(c, timeout=180)
+    # Healthy (ping) comes before the rabbit app has booted: wait for it to serve the env's vhost.
+    wait_for("vhost jobs-ro", lambda: "jobs-ro" in exec_ok(c, ["rabbitmqctl", "list_vhosts", "-q"]), timeout=60)
+    exec_ok(c, ["rabbitmq-diagnostics", "-q", "check_port_connectivity"])
+
+
+# --------------------------------------------------------------------------- the test app
+def test_testapp_mongo_items_and_messages_through_a_consumer(env, mongo, broker):
+    app_env = {"MONGODB_URI": mongo_url(), "AMQP_URL": amqp_url(), "AMQP_QUEUE": "smoke-orders"}
+    web = env.create(IMAGES["testapp2"], "web", environment=app_env, ports={"8000/tcp": ("127.0.0.1",)},
+                     **APP_SECURITY)
+    consumer = env.create(
+        IMAGES["testapp1"], "consumer", environment=app_env, command=["python3", "-m", "app.consumer"],
+        hostname="consumer", healthcheck={"test": ["CMD", "healthcheck", "http://127.0.0.1:8000/ready"],
+                                          "interval": 5 * SECONDS, "retries": 3},
+        **APP_SECURITY)
+    base = f"http://127.0.0.1:{host_port(web, '8000/tcp')}"
+    wait_for("web /ready", lambda: http(f"{base}/ready")[0] == 200, timeout=60)
+    assert http_json(f"{base}/ready")[1]["checks"] == {"mongodb": "ok", "amqp": "ok"}
+    wait_healthy(consumer, timeout=60)
+
+    status, item = http_json(f"{base}/api/mongo/items", {"value": "hello-mongo"})
+    assert status == 200 and item["value"] == "hello-mongo" and len(item["id"]) == 24, item
+    status, got = http_json(f"{base}/api/mongo/items/{item['id']}")
+    assert status == 200 and got["value"] == "hello-mongo", got
+    assert http_json(f"{base}/api/mongo/items/{'0' * 24}")[0] == 404
+    out = pymongo_in(mongo, f"""
+from bson import ObjectId
+out["value"] = pymongo.MongoClient({mongo_url()!r}).shop.items.find_one({{"_id": ObjectId({item['id']!r})}})["value"]
+""")
+    assert out["value"] == "hello-mongo"
+
+    status, sent = http_json(f"{base}/api/messages", {"body": {"order": 1}})
+    assert status == 200 and sent["queue"] == "smoke-orders", sent
+    got = wait_for("the consumer to record the message",
+                   lambda: (lambda r: r[1] if r[0] == 200 else None)(http_json(f"{base}/api/messages/{sent['id']}")),
+                   timeout=30)
+    assert got["body"] == {"order": 1} and got["consumed_by"] == "consumer" and got["consumer_version"] == "1", got
+
+    # Durable queue, persistent message: published while no consumer runs, it survives a broker restart.
+    consumer.stop(timeout=10)
+    status, queued = http_json(f"{base}/api/messages", {"body": "while-away"})
+    assert status == 200, queued
+    broker.restart(timeout=60)
+    wait_healthy(broker, timeout=180)
+    assert http_json(f"{base}/api/messages/{queued['id']}")[0] == 404
+    consumer.start()
+    got = wait_for("the queued message after the restarts",
+                   lambda: (lambda r: r[1] if r[0] == 200 else None)(http_json(f"{base}/api/messages/{queued['id']}")),
+                   timeout=60)
+    assert got["body"] == "while-away", got
+    # The web app's publisher reconnects by itself.
+    wait_for("web /ready after the broker restart", lambda: http(f"{base}/ready")[0] == 200, timeout=60)
+    assert http_json(f"{base}/api/messages", {"body": "after"})[0] == 200
+    for c in (web, consumer):
+        c.reload()
+        assert c.status == "running", (c.name, c.logs()[-2000:])
+
+
+def test_testapp_ready_checks_only_configured_backends_and_reports_bad_credentials(env, mongo):
+    web = env.create(IMAGES["testapp2"], "web-badpw", environment={"MONGODB_URI": mongo_url(password="wrong")},
+                     ports={"8000/tcp": ("127.0.0.1",)}, **APP_SECURITY)
+    base = f"http://127.0.0.1:{host_port(web, '8000/tcp')}"
+    wait_for("web-badpw /health", lambda: http(f"{base}/health")[0] == 200, timeout=60)
+    status, body = http_json(f"{base}/ready")
+    assert status == 503 and list(body["checks"]) == ["mongodb"], body
+    assert "Authentication failed" in body["checks"]["mongodb"], body
+    assert http_json(f"{base}/api/mongo/items", {"value": "x"})[0] == 503
+    assert http(f"{base}/mcp/health")[0] == 200  # a stack's own health path
