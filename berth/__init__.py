@@ -6,9 +6,12 @@ A project's whole program is::
     import berth
     berth.main()
 
-The components (``berth.Database``, ``berth.AppService``, ...) and the spec types can also be used
-from a hand-written Pulumi program. Names are imported on first use, so ``import berth`` (and
-``berth --version``) stays cheap.
+The components can also be used from a hand-written Pulumi program, next to raw provider resources:
+``berth.Platform`` (the Docker host or Kubernetes namespace), then ``berth.Database``,
+``berth.Cache``, ``berth.AppService``, ``berth.Proxy``, ... each with its spec model
+(``berth.DatabaseSpec``, ``berth.ServiceSpec``, ...: the same typed, documented models as the
+``berth:`` config keys). See berth/api.py and the README ("Use Berth from your own project").
+Names are imported on first use, so ``import berth`` (and ``berth --version``) stays cheap.
 """
 
 from __future__ import annotations
@@ -21,19 +24,42 @@ __version__ = "0.3.0"
 #: Public name -> module that defines it (imported lazily, PEP 562).
 _EXPORTS = {
     "main": "berth.components.program",
+    "build": "berth.components.stack",
     "ConfigError": "berth.components.spec",
     "StackSpec": "berth.components.spec",
-    "Target": "berth.components.spec",
     "load_spec": "berth.components.spec",
     "parse_spec": "berth.components.spec",
-    "Database": "berth.components.database",
-    "Cache": "berth.components.cache",
-    "AppService": "berth.components.app_service",
-    "Proxy": "berth.components.proxy",
+    # Components for a hand-written program (berth/api.py): name, spec model, platform.
+    "Platform": "berth.api",
+    "Database": "berth.api",
+    "Cache": "berth.api",
+    "Broker": "berth.api",
+    "GraphDatabase": "berth.api",
+    "AppService": "berth.api",
+    "Proxy": "berth.api",
+    "PROXY": "berth.api",
+    # Their spec models: the same as the berth: config keys (berth:databases.NAME is a DatabaseSpec).
+    "Target": "berth.components.spec",
+    "Environment": "berth.components.spec",
+    "DatabaseSpec": "berth.components.spec",
+    "DatabaseEngine": "berth.components.spec",
+    "CacheSpec": "berth.components.spec",
+    "BrokerSpec": "berth.components.spec",
+    "GraphDatabaseSpec": "berth.components.spec",
+    "ServiceSpec": "berth.components.spec",
+    "Resources": "berth.components.spec",
+    "Health": "berth.components.spec",
+    "Autoscale": "berth.components.spec",
+    "Metrics": "berth.components.spec",
+    "GeneratedSecret": "berth.components.spec",
+    "ProxySpec": "berth.components.spec",
+    "Route": "berth.components.spec",
+    "RateLimit": "berth.components.spec",
+    "TlsSpec": "berth.components.spec",
+    "TlsMode": "berth.components.spec",
+    # Low-level (they take ``platform.target``); stack config drives them in berth.build.
     "BackupJob": "berth.components.backup",
     "Monitoring": "berth.components.monitoring",
-    "Platform": "berth.components.stack",
-    "build": "berth.components.stack",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

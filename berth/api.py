@@ -1,0 +1,338 @@
+"""Berth's components for a hand-written Pulumi program.
+
+``berth.main()`` builds a whole stack from stack config. A program of your own can instead create the
+components one by one, next to raw provider resources::
+
+    import berth
+
+    platform = berth.Platform("shop", target="docker")
+    db = berth.Database("db", berth.DatabaseSpec(storage="1Gi"), platform, clients=["api"])
+    api = berth.AppService("api", berth.ServiceSpec(image="ghcr.io/acme/api:1.4.2", port=8000, uses=["db"]),
+                           platform)
+    # db.connection_url (secret) can feed any other resource.
+
+Each component takes its name, its spec model (the same pydantic models, with the same defaults and
+checks, as the ``berth:`` config keys: ``berth:databases.db`` is a ``DatabaseSpec``) and the
+``Platform``. The classes here are the config-driven components with typed arguments: they declare
+the same resources (same types, names and inputs) as ``berth.main()`` does for the equivalent stack
+config, so a project can move between the two without replacing anything.
+
+What the stack config computes from the whole stack is given here explicitly, and checked:
+
+* ``clients`` — which workloads may connect to a component. On Kubernetes it becomes the
+  component's NetworkPolicy (the namespace denies everything else); on Docker every container on the
+  stack's internal network can connect, but the lists are checked on both targets so a program works
+  on either. ``"proxy"`` stands for the HTTPS edge (the nginx container, or the ingress controller).
+* ``uses`` / ``depends_on`` in a ``ServiceSpec`` name components created earlier on the same platform.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Mapping, Optional, Sequence, Union
+
+import pulumi
+
+from berth.components import app_service as _app
+from berth.components import broker as _broker
+from berth.components import cache as _cache
+from berth.components import database as _database
+from berth.components import graph as _graph
+from berth.components import proxy as _proxy
+from berth.components import stack as _stack
+from berth.components.spec import (
+    BrokerSpec,
+    CacheSpec,
+    DatabaseSpec,
+    DockerSpec,
+    Environment,
+    GraphDatabaseSpec,
+    KubernetesSpec,
+    ProxySpec,
+    ServiceSpec,
+    StackSpec,
+    Target,
+)
+
+__all__ = ["AppService", "Broker", "Cache", "Database", "GraphDatabase", "Platform", "Proxy", "PROXY"]
+
+#: In ``clients``: the HTTPS edge (Berth's ``Proxy``). On Docker it is the nginx container named
+#: ``proxy``; on Kubernetes the ingress controller's namespace.
+PROXY = "proxy"
+
+_NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$")  # as for the names of berth: config keys
+
+
+class Platform(_stack.Platform):
+    """Where the components go: a Docker host (the stack's networks) or a Kubernetes namespace (with
+    Pod Security "restricted" and a default-deny NetworkPolicy).
+
+    ``name`` prefixes what the stack creates on the target (Docker containers ``<name>-api``,
+    volumes, networks; the default namespace): an RFC 1123 label, and two stacks on one Docker host
+    must use different names. ``environment="prod"`` protects and retains data volumes, PVCs,
+    StatefulSets and the namespace (as ``berth:environment: prod``).
+
+    Docker only: ``docker_host`` (``ssh://deploy@host``; default: the local engine, ``DOCKER_HOST``).
+    Kubernetes only: ``namespace`` (default: ``name``), ``kubernetes_context`` (default: the current
+    kubeconfig context), ``storage_class`` and ``ingress_namespace`` (allowed in for the ``Proxy``).
+
+    Attributes for raw resources next to Berth's: ``provider`` (the explicit provider, or ``None``
+    for the default one), ``internal_network`` (Docker: the name of the network the datastores are
+    on, as an Output that depends on it) and ``namespace`` (Kubernetes). A raw resource that must
+    come after the namespace or the networks can list the platform in ``depends_on``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        target: Union[Literal["docker", "kubernetes"], Target] = "docker",
+        *,
+        environment: Union[Literal["dev", "staging", "prod"], Environment] = "dev",
+        namespace: Optional[str] = None,
+        docker_host: Optional[str] = None,
+        kubernetes_context: Optional[str] = None,
+        storage_class: Optional[str] = None,
+        ingress_namespace: str = "ingress-nginx",
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        kind = Target(target)
+        wrong = {"namespace": namespace, "kubernetes_context": kubernetes_context, "storage_class": storage_class}
+        if kind == Target.DOCKER:
+            given = [k for k, v in wrong.items() if v is not None]
+            if ingress_namespace != "ingress-nginx":
+                given.append("ingress_namespace")
+        else:
+            given = ["docker_host"] if docker_host is not None else []
+        if given:
+            raise ValueError(f"Platform {name!r}: {', '.join(given)} set for target {kind.value}, where it does "
+                             "nothing; remove it")
+        spec = StackSpec(
+            target=kind,
+            environment=Environment(environment),
+            name=name,
+            docker=DockerSpec(host=docker_host) if docker_host else DockerSpec(),
+            kubernetes=KubernetesSpec(namespace=namespace, context=kubernetes_context, storage_class=storage_class,
+                                      ingress_namespace=ingress_namespace),
+        )
+        super().__init__(name, spec, opts)
+        self.spec = spec
+        self.prefix = name
+        self.kind = kind
+        self.environment = spec.environment
+        self.provider: Optional[pulumi.ProviderResource] = self.target.provider
+        self.namespace: Optional[str] = self.target.ctx.namespace if kind == Target.KUBERNETES else None
+        self.internal_network: Optional[pulumi.Output[str]] = (
+            self.target.internal.name if kind == Target.DOCKER else None)
+        # What later components refer to by name (ServiceSpec.uses / depends_on, proxy routes).
+        self._stores: dict[str, tuple[_app.Connection, list[pulumi.Resource]]] = {}
+        self._services: dict[str, AppService] = {}
+        self._clients: dict[str, tuple[str, ...]] = {}
+
+    # ------------------------------------------------------------------ bookkeeping for the components
+
+    def _claim(self, what: str, name: str) -> None:
+        if not _NAME_RE.match(name):
+            raise ValueError(f"{what} name {name!r} must be lowercase letters, digits and '-', start with a letter, "
+                             "at most 30 characters; rename it")
+        taken = {*self._stores, *self._services, *(f"{n}-replica" for n in self._stores), PROXY}
+        if name in taken:
+            raise ValueError(f"{what} name {name!r} is already used on platform {self.prefix!r}; names must be unique")
+
+    def _allow_from(self, name: str, clients: Sequence[str], also: Sequence[str] = ()) -> list[str]:
+        """``clients`` (plus ``also``, Berth's own workloads such as a read replica) as the target names
+        them. Kubernetes learns the names, so a NetworkPolicy can select pods that are created later
+        (as ``berth.build`` registers every planned workload first)."""
+        for c in clients:
+            if not isinstance(c, str) or not c:
+                raise ValueError(f"{name}: clients must be workload names, got {c!r}")
+        self._clients[name] = tuple(sorted(set(clients)))
+        edge = "ingress-controller" if self.kind == Target.KUBERNETES else PROXY
+        names = sorted({*(edge if c == PROXY else c for c in clients), *also})
+        if self.kind == Target.KUBERNETES:
+            from berth.components.ir import Role, Workload
+
+            self.target.register([Workload(name=n, role=Role.APP, image="-") for n in names
+                                  if n not in self.target.workloads and n != edge])
+        return names
+
+    def _check_target_fields(self, what: str, section: str, name: Optional[str], spec: object) -> None:
+        """Settings of the other target are refused, as in stack config (warned where config warns)."""
+        from berth.components.spec import _check_targets
+
+        problems: list[str] = []
+        warnings: list[str] = []
+        value = spec if name is None else {name: spec}
+        _check_targets(StackSpec.model_construct(target=self.kind, **{section: value}), problems, warnings)
+        key = f"berth:{section}." + ("" if name is None else f"{name}.")
+        label = what if name is None else f"{what} {name!r}"
+        for w in warnings:
+            pulumi.log.warn(f"{label}: {w.replace(key, '')}")
+        if problems:
+            raise ValueError(f"{label}: " + "; ".join(p.replace(key, "") for p in problems))
+
+    def _store(self, name: str, connection: _app.Connection, ready: list[pulumi.Resource]) -> None:
+        self._stores[name] = (connection, ready)
+
+
+def _admits(platform: Platform, store: str, client: str) -> None:
+    allowed = platform._clients.get(store, ())
+    if client not in allowed:
+        raise ValueError(f"service {client!r} connects to {store!r}, which admits only {list(allowed)}: add "
+                         f"{client!r} to the clients of {store!r}")
+
+
+class Database(_database.Database):
+    """A PostgreSQL or MongoDB database (``spec``: engine, version, image, storage, replica, resources,
+    settings) with a generated password and a protected volume in prod.
+
+    ``clients`` are the services (or raw workloads) that connect to it; a read replica admits the same.
+    Outputs: ``host``, ``port``, ``database``, ``user``, ``password`` (secret), ``connection_url``
+    (secret) and with ``replica=True`` ``replica_host`` / ``replica_url`` (secret); ``ready`` lists
+    what a dependent should wait for.
+    """
+
+    def __init__(self, name: str, spec: DatabaseSpec, platform: Platform, *, clients: Sequence[str] = (),
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        platform._claim("database", name)
+        platform._check_target_fields("database", "databases", name, spec)
+        replica = [f"{name}-replica"] if spec.replica else []
+        # The replica streams from the primary, and admits the primary's clients (as berth.build does).
+        allow = platform._allow_from(name, clients, also=replica)
+        replica_allow = [n for n in allow if n not in replica] if spec.replica else None
+        super().__init__(name, spec, platform.target, allow, opts=opts, replica_allow_from=replica_allow)
+        platform._store(name, _app.Connection(spec.engine.value, self.connection_url,
+                                              getattr(self, "replica_url", None)), self.ready)
+
+
+class Cache(_cache.Cache):
+    """A Redis cache (``spec``: version, image, storage, maxmemory, resources) with a generated password.
+
+    ``clients`` connect to it. Outputs: ``host``, ``port``, ``url`` (secret ``redis://`` URL), ``ready``.
+    """
+
+    def __init__(self, name: str, spec: CacheSpec, platform: Platform, *, clients: Sequence[str] = (),
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        platform._claim("cache", name)
+        platform._check_target_fields("cache", "caches", name, spec)
+        super().__init__(name, spec, platform.target, platform._allow_from(name, clients), opts=opts)
+        platform._store(name, _app.Connection("redis", self.url), self.ready)
+
+
+class Broker(_broker.Broker):
+    """A RabbitMQ broker (``spec``: version, image, user, vhost, storage, resources).
+
+    ``clients`` connect to it. Outputs: ``host``, ``port``, ``url`` (secret ``amqp://`` URL), ``ready``.
+    """
+
+    def __init__(self, name: str, spec: BrokerSpec, platform: Platform, *, clients: Sequence[str] = (),
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        platform._claim("broker", name)
+        platform._check_target_fields("broker", "brokers", name, spec)
+        super().__init__(name, spec, platform.target, platform._allow_from(name, clients), opts=opts)
+        platform._store(name, _app.Connection("rabbitmq", self.url), self.ready)
+
+
+class GraphDatabase(_graph.GraphDatabase):
+    """A Neo4j graph database (``spec``: version, image, storage, heap, page_cache, resources).
+
+    ``clients`` connect to it. Outputs: ``host``, ``uri`` (bolt), ``user``, ``password`` (secret), ``ready``.
+    """
+
+    def __init__(self, name: str, spec: GraphDatabaseSpec, platform: Platform, *, clients: Sequence[str] = (),
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        platform._claim("graph database", name)
+        platform._check_target_fields("graph database", "graphs", name, spec)
+        super().__init__(name, spec, platform.target, platform._allow_from(name, clients), opts=opts)
+        extra = (("USER", self.user), ("PASSWORD", pulumi.Output.secret(self.password)))
+        platform._store(name, _app.Connection("neo4j", self.uri, extra=extra), self.ready)
+
+
+class AppService(_app.AppService):
+    """An application (``spec``: image, command, port, replicas or autoscale, env, secret_env, uses,
+    depends_on, health, metrics, resources, ...): a web app with a ``port``, or a worker without.
+
+    ``spec.uses`` names the stores (created before, on the same platform) whose URLs it gets as secret
+    env (``DATABASE_URL``, ``REDIS_URL``, ...; each store must list this service in its ``clients``);
+    it is created after them and after ``spec.depends_on`` and ``depends_on``. ``secrets`` holds the
+    values that ``spec.secret_env`` names (``{"API_TOKEN": "stripe-token"}`` takes ``secrets["stripe-token"]``;
+    ``{generate: true}`` entries are generated). ``clients`` connect to it (``"proxy"`` when the Proxy
+    routes to it). Outputs: ``host``, ``url`` (with a port), ``ready``, ``workload``.
+    """
+
+    def __init__(self, name: str, spec: ServiceSpec, platform: Platform, *,
+                 secrets: Optional[Mapping[str, pulumi.Input[str]]] = None, clients: Sequence[str] = (),
+                 depends_on: Sequence[pulumi.Resource] = (), opts: Optional[pulumi.ResourceOptions] = None):
+        platform._claim("service", name)
+        platform._check_target_fields("service", "services", name, spec)
+        secrets = dict(secrets or {})
+        for var, ref in spec.secret_env.items():
+            if isinstance(ref, str) and ref not in secrets:
+                raise ValueError(f"service {name!r}: secret_env {var} takes secret {ref!r}, which is not in "
+                                 f"secrets= ({sorted(secrets)}); pass it, e.g. secrets={{{ref!r}: config.require_secret(...)}}")
+        connections: dict[str, _app.Connection] = {}
+        deps: list[pulumi.Resource] = list(depends_on)
+        for store in (spec.uses if isinstance(spec.uses, list) else list(spec.uses)):
+            if store not in platform._stores:
+                raise ValueError(f"service {name!r} uses {store!r}, but no database, cache, broker or graph database "
+                                 f"named {store!r} was created on platform {platform.prefix!r} before it "
+                                 f"(have: {sorted(platform._stores)}); create it first")
+            _admits(platform, store, name)
+            connections[store] = platform._stores[store][0]
+            deps += platform._stores[store][1]
+        for dep in spec.depends_on:
+            if dep in platform._services:
+                deps += platform._services[dep].ready
+            elif dep in platform._stores:
+                deps += platform._stores[dep][1]
+            else:
+                raise ValueError(f"service {name!r} depends on {dep!r}, which was not created on platform "
+                                 f"{platform.prefix!r} before it; create it first or remove it from depends_on")
+        super().__init__(name, spec, platform.target, connections, secrets, deps,
+                         platform._allow_from(name, clients), opts=opts)
+        self.spec = spec
+        platform._services[name] = self
+
+
+class Proxy(_proxy.Proxy):
+    """The HTTPS edge (``spec``: routes, tls, and on Docker image, ports, bind_address, resolver): nginx
+    with generated config and TLS on Docker, Ingresses (and the TLS Secret) on Kubernetes.
+
+    Each route's service must have been created on the platform with a ``port`` and ``"proxy"`` in its
+    ``clients``. ``domain`` is the public host name; ``secrets`` holds the certificate and key of
+    ``tls.mode: secret``. It is named ``proxy`` (one per platform) and created after every service
+    declared before it. Output: ``url``.
+    """
+
+    def __init__(self, spec: ProxySpec, platform: Platform, *, domain: str = "localhost",
+                 secrets: Optional[Mapping[str, pulumi.Input[str]]] = None,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        from berth.components.spec import TlsMode
+
+        if PROXY in platform._services or getattr(platform, "_proxy", None) is not None:
+            raise ValueError(f"platform {platform.prefix!r} already has a proxy")
+        platform._check_target_fields("proxy", "proxy", None, spec)
+        domain = StackSpec(target=platform.kind, domain=domain).domain  # the same checks as berth:domain
+        backends: dict[str, _proxy.Backend] = {}
+        for i, route in enumerate(spec.routes):
+            svc = platform._services.get(route.service)
+            if svc is None:
+                raise ValueError(f"proxy routes[{i}] ({route.path}) goes to service {route.service!r}, which was not "
+                                 f"created on platform {platform.prefix!r} (have: {sorted(platform._services)})")
+            if not svc.spec.port:
+                raise ValueError(f"proxy routes[{i}]: service {route.service!r} has no port; give it one")
+            if PROXY not in platform._clients.get(route.service, ()):
+                raise ValueError(f"proxy routes[{i}]: service {route.service!r} does not admit the proxy: add "
+                                 f"clients=[\"proxy\"] to it")
+            s = svc.spec
+            backends[route.service] = _proxy.Backend(route.service, s.port, s.autoscale.min if s.autoscale else s.replicas)
+        secrets = dict(secrets or {})
+        if spec.tls.mode == TlsMode.SECRET:
+            missing = [n for n in (spec.tls.cert_secret, spec.tls.key_secret) if n not in secrets]
+            if missing:
+                raise ValueError(f"proxy tls.mode secret: {missing} not in secrets= ({sorted(secrets)}); pass them")
+        # As in berth.build: the edge comes up last, after every service declared before it.
+        ready = [r for svc in platform._services.values() for r in svc.ready]
+        upstreams = [platform._services[n].workload for n in sorted(backends)]
+        super().__init__("proxy", spec, domain, platform.target, backends, ready, (), upstreams, opts=opts,
+                         secrets=secrets)  # type: ignore[arg-type]
+        platform._proxy = self  # type: ignore[attr-defined]
