@@ -124,6 +124,7 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
     """Create every component of the stack; returns the stack outputs."""
     from .backup import BackupJob
     from .broker import Broker
+    from .capacity import check_capacity
     from .graph import GraphDatabase
     from .logs import KIBANA_PORT, Logging, shipping_env
     from .monitoring import MetricsApp, Monitoring, Watched
@@ -131,6 +132,7 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
     from .renderers.backup import max_interval_seconds
     from .renderers.nginx import ProxyRoute
 
+    check_capacity(spec, prefix)  # a stack that does not fit its machines fails before any resource exists
     platform = Platform(prefix, spec)
     target = platform.target
     allow = consumers(spec)
