@@ -276,7 +276,8 @@ def kubernetes_problems(cap: KubernetesCapacity, items: list[Consumer]) -> tuple
                     for f in ("cpu", "memory") if getattr(c, f)) if (c.cpu or c.memory) else c.scaling_max
         if c.count + extra < c.scaling_max:
             warnings.append(
-                f"{NAMESPACE}:services.{c.name}.autoscale.max = {c.scaling_max}: the {nodes} of {key} have room for "
+                f"{NAMESPACE}:services.{c.name}.autoscale.max = {c.scaling_max}: the {nodes} of {key} "
+                f"{'have' if cap.nodes > 1 else 'has'} room for "
                 f"{c.count + extra} {c.name} pods (each requests {_cpu(c.cpu)} CPU and {_mem(c.memory)}); under load the "
                 "autoscaler's pods beyond that would stay Pending: lower max, or declare more nodes"
             )

@@ -178,7 +178,7 @@ def test_kubernetes_warns_when_an_autoscalers_max_cannot_be_reached():
     found, warnings = capacity_problems(spec, "berth-t")
     assert found == []
     # 1750m allocatable: 3 pods of 500m (memory would allow 6).
-    assert warnings == ["berth:services.api.autoscale.max = 10: the 1 node of berth:kubernetes.capacity have room "
+    assert warnings == ["berth:services.api.autoscale.max = 10: the 1 node of berth:kubernetes.capacity has room "
                         "for 3 api pods (each requests 500m CPU and 512Mi); under load the autoscaler's pods beyond "
                         "that would stay Pending: lower max, or declare more nodes"]
     roomy = spec_of("kubernetes", services=svc, kubernetes={"capacity": {"nodes": 3, "cpus": 2, "memory": "4Gi"}})
