@@ -87,7 +87,7 @@ print("main returned", file=sys.stderr)
 
 
 def run_command(*args: str, **env: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    env = {**os.environ, **env}
     return subprocess.run([sys.executable, "-c", _CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)
 

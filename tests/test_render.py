@@ -8,7 +8,6 @@ no traceback) for bad config.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,9 +27,8 @@ def files_of(out: Path) -> dict[str, bytes]:
 
 
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "berth", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "berth", *args], cwd=cwd, capture_output=True, text=True, timeout=120
     )
 
 

@@ -1,12 +1,7 @@
 import importlib.util
 import pathlib
-import sys
 
 import pytest
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
 

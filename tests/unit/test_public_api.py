@@ -238,3 +238,24 @@ def test_the_readme_program_mixes_berth_components_with_raw_resources(tmp_path):
     assert [n["name"] for n in raw.inputs["networksAdvanced"]] == ["shop-internal"]
     assert "shop-internal" in [n["name"] for n in containers["db"].inputs["networksAdvanced"]]
     assert rec.outputs["database_url"] == url
+
+
+# ---------------------------------------------------------------- Berth is reached as an installed package
+
+
+def test_no_test_or_example_reaches_berth_by_path():
+    """Examples and tests import Berth as installed (editable here, a wheel in a team's project);
+    ``sys.path`` may name test helper folders and the policy pack's folder (as the CLI runs the pack),
+    never the repository root, and no subprocess gets the root on ``PYTHONPATH``."""
+    forbidden = [
+        re.compile(r"sys\.path\.(insert|append)\([^)]*\bstr\(ROOT\)\s*\)"),
+        re.compile(r"""["']PYTHONPATH["']\s*:\s*str\(ROOT\)"""),
+        re.compile(r"for \w+ in \(ROOT,"),
+    ]
+    found = []
+    for path in [*(ROOT / "tests").rglob("*.py"), *(ROOT / "examples").rglob("*.py")]:
+        text = path.read_text()
+        if path.is_relative_to(ROOT / "examples") and "sys.path" in text:
+            found.append(f"{path.relative_to(ROOT)}: sys.path")
+        found += [f"{path.relative_to(ROOT)}: {m.group(0)}" for rx in forbidden for m in rx.finditer(text)]
+    assert not found, found

@@ -3,7 +3,6 @@ the real CLI, never a traceback or a silently ignored key."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -38,7 +37,7 @@ def project(tmp_path: Path, stack_text: str, name: str = "shop") -> Path:
 def render_cli(proj: Path, out: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "berth", "render", "-s", "s", "--project-dir", str(proj), "-o", str(out)],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=120,
     )
 
 
