@@ -8,6 +8,8 @@ volumes with ``remove_volumes=False``, ``replace_on_changes`` for fields the pro
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -18,6 +20,17 @@ from ..spec import cpu_millis, memory_mib
 
 #: Fields the provider shows as in-place updates that do nothing to a running container.
 REPLACE_ON_CHANGES = ["healthcheck", "tmpfs", "init", "cpuPeriod", "cpuQuota", "mounts"]
+#: Fields the Docker API reads back unlike what was declared, so that a diff against the read-back
+#: state would replace the container on every `up`. Seen with the real provider on Podman's API:
+#: `tmpfs` gains options (rprivate,nodev,tmpcopyup) and mounts never asked for (/run, /var/tmp with
+#: a read-only root), `logOpts` reads back empty. The engine ignores them after creation; their
+#: declared values are hashed into the CREATE_ONLY_LABEL, and labels force a replacement, so a real
+#: change of them still recreates the container on Docker and Podman alike.
+CREATE_ONLY = ["tmpfs", "logOpts"]
+CREATE_ONLY_LABEL = "berth.create-only"
+#: Network fields Berth never sets and the API fills in: Podman reads the IPAM options back as
+#: {driver: host-local}, which would replace both networks (and so every container) on every `up`.
+NETWORK_READ_BACK = ["ipamDriver", "ipamOptions"]
 #: Capabilities a workload may add back after dropping ALL (all others are refused).
 CAPABILITY_ALLOW_LIST = ("NET_BIND_SERVICE", "CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER")
 
@@ -111,6 +124,14 @@ def container_args(ctx: DockerContext, w: Workload, index: int = 0) -> dict[str,
     if w.secret_env:
         # Tells the policy pack which env values came from secret outputs.
         labels["berth.secret-envs"] = ",".join(sorted(w.secret_env))
+    # What a reviewer must see in a diff, in plain inputs. With one secret value among them the SDK
+    # makes the whole `envs` list one secret, so `pulumi preview --diff` (and the PR comment) would
+    # show a plain change such as LOG_LEVEL=info → debug only as "[secret] changed". A label per plain
+    # variable (NAME=value; labels are plain) shows it; secret values never reach a label. The image
+    # reference likewise: the container gets the image's id, which is unknown until it is pulled.
+    labels["berth.image"] = w.image
+    for k, v in sorted(w.env.items()):
+        labels[f"berth.env.{k}"] = f"{k}={v}"
     args: dict[str, Any] = {
         "name": container_name(ctx, w, index),
         "hostname": w.name,
@@ -158,6 +179,9 @@ def container_args(ctx: DockerContext, w: Workload, index: int = 0) -> dict[str,
         args["wait_timeout"] = wait_timeout(w.health)
     if args["tmpfs"] is None:
         del args["tmpfs"]
+    create_only = {"tmpfs": args.get("tmpfs"), "logOpts": args["log_opts"]}
+    digest = hashlib.sha256(json.dumps(create_only, sort_keys=True).encode()).hexdigest()[:16]
+    args["labels"] = sorted([*args["labels"], {"label": CREATE_ONLY_LABEL, "value": digest}], key=lambda x: x["label"])
     return args
 
 
@@ -199,15 +223,18 @@ class DockerTarget:
             name=self.ctx.internal_network,
             internal=True,
             labels=[{"label": "berth.stack", "value": prefix}],
-            opts=self._opts(parent),
+            opts=self._network_opts(parent),
         )
         # Apps that need egress (bots, API clients) and the proxy also join the edge network.
         self.edge = Network(
             "edge",
             name=self.ctx.edge_network,
             labels=[{"label": "berth.stack", "value": prefix}],
-            opts=self._opts(parent),
+            opts=self._network_opts(parent),
         )
+
+    def _network_opts(self, parent: pulumi.Resource) -> pulumi.ResourceOptions:
+        return self._opts(parent, ignore_changes=NETWORK_READ_BACK)
 
     def _opts(self, parent: pulumi.Resource, **kw: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=parent, provider=self.provider, **kw)
@@ -275,6 +302,7 @@ class DockerTarget:
                         parent,
                         depends_on=[self.internal, self.edge, *volumes, *depends_on],
                         replace_on_changes=REPLACE_ON_CHANGES,
+                        ignore_changes=CREATE_ONLY,
                         delete_before_replace=True,
                     ),
                     **args,

@@ -10,7 +10,7 @@ import pytest
 from berth.components.ir import Probe
 from berth.components.targets.docker import REPLACE_ON_CHANGES, docker_cpus, go_duration, healthcheck, wait_timeout
 
-from .support import CONTAINER, DEPLOYMENT, HPA, K8S_NAMESPACE, K8S_SERVICE, k8s_objects, rec
+from .support import CONTAINER, DEPLOYMENT, HPA, K8S_NAMESPACE, K8S_SERVICE, NETWORK, k8s_objects, rec
 
 
 @pytest.mark.parametrize(
@@ -213,3 +213,34 @@ def test_every_kubernetes_object_has_berths_stable_field_manager():
     for r in objs:
         annotations = (r.inputs.get("metadata") or {}).get("annotations") or {}
         assert annotations.get("pulumi.com/patchFieldManager") == "berth", r.name
+
+
+def test_docker_fields_read_back_differently_are_create_only_and_still_replace_on_change():
+    """Podman's Docker API reads `tmpfs` and `logOpts` back unlike what was declared (seen with the
+    real provider): the engine ignores them after creation, and a hash label carries a real change
+    (labels force replacement) so the container is still recreated when they change."""
+    from berth.components.ir import Role, Workload
+    from berth.components.targets.docker import CREATE_ONLY, CREATE_ONLY_LABEL, DockerContext, container_args
+
+    ctx = DockerContext(prefix="p", internal_network="p-internal", edge_network="p-edge")
+
+    def label(w):
+        return {x["label"]: x["value"] for x in container_args(ctx, w)["labels"]}[CREATE_ONLY_LABEL]
+
+    base = Workload(name="api", role=Role.APP, image="app:1")
+    assert label(base) == label(Workload(name="api", role=Role.APP, image="app:2"))
+    assert label(base) != label(Workload(name="api", role=Role.APP, image="app:1", tmpfs=("/tmp", "/cache")))
+    assert label(base) != label(Workload(name="api", role=Role.APP, image="app:1", tmpfs=()))
+    recorded = [r for r in rec("docker", services={"api": {"image": "app:1.0", "port": 8000}}).resources
+                if r.type == CONTAINER]
+    assert recorded and all(set(CREATE_ONLY) <= set(r.ignore_changes) for r in recorded)
+
+
+def test_docker_networks_ignore_the_ipam_fields_the_api_fills_in():
+    from berth.components.targets.docker import NETWORK_READ_BACK
+
+    nets = rec("docker", services={"api": {"image": "app:1.0", "port": 8000}}).by_type(NETWORK)
+    assert len(nets) == 2
+    for n in nets:
+        assert set(NETWORK_READ_BACK) <= set(n.ignore_changes), n.name
+        assert not set(NETWORK_READ_BACK) & set(n.inputs), "Berth never declares them"

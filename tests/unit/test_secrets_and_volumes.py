@@ -225,3 +225,16 @@ def test_no_password_on_any_command_line(project_dir, stack):
     found = [(where, pattern) for where, text in _commands_and_files(recording)
              for pattern in _PASSWORD_ARG if re.search(pattern, text.replace("\\n", "\n"), re.M)]
     assert not found, found
+
+
+def test_docker_plain_env_stays_visible_beside_secret_env():
+    """The SDK turns a list with one secret element into one secret: a plain env change would show
+    in a diff only as "[secret]". Plain values are mirrored into plain labels; secrets never are."""
+    r = rec("docker", services={"api": {"image": "app:1.0", "port": 8000, "env": {"LOG_LEVEL": "info"},
+                                        "secret_env": {"API_TOKEN": {"generate": True}}}})
+    c = named(r, CONTAINER)["api"]
+    labels = {x["label"]: x["value"] for x in c.inputs["labels"]}
+    assert labels["berth.env.LOG_LEVEL"] == "LOG_LEVEL=info"
+    assert labels["berth.image"] == "app:1.0"
+    assert not any(k.startswith("berth.env.API_TOKEN") for k in labels)
+    assert not placeholders_in(c.inputs["labels"]), "a secret reached a label"

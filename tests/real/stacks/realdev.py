@@ -76,6 +76,11 @@ def realdev_config(dev: dict[str, Any], http_port: int, https_port: int, app_ima
     return cfg
 
 
+def load_dev_config(source: Path = ROOT / "Pulumi.dev.yaml") -> dict[str, Any]:
+    """The ``config:`` mapping of the repository's dev stack."""
+    return (yaml.safe_load(source.read_text()) or {}).get("config") or {}
+
+
 def write_project(out: Path, http_port: Optional[int] = None, https_port: Optional[int] = None,
                   source: Path = ROOT / "Pulumi.dev.yaml") -> dict[str, Any]:
     """Write the test project into ``out``; returns the stack config written."""

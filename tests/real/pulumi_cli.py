@@ -1,0 +1,210 @@
+"""Run the real ``pulumi`` CLI on a project, the way a user does (test harness, not product code).
+
+CI puts the engine on PATH (``eval "$(bash .ci/engine.sh env)"``): the CLI and the kubernetes,
+random, tls and docker plugins built from ../shared/engine, and the stand-in language host. Each
+``Pulumi`` object keeps its state in a local file backend under a directory the test owns
+(``PULUMI_BACKEND_URL=file://...``, a passphrase secrets provider), so nothing outside the test's
+temporary directories is touched and nothing is sent anywhere.
+
+Nothing here starts or skips anything: without the engine a test fails and says how to build it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+VENV = REPO / ".venv"
+PASSPHRASE = "berth-test-passphrase"
+
+
+class EngineMissing(RuntimeError):
+    """The real engine is not on PATH."""
+
+
+def engine_or_fail() -> str:
+    """The ``pulumi`` binary on PATH, or a failure that says how CI provides it."""
+    path = shutil.which("pulumi")
+    if not path or not shutil.which("pulumi-language-python") or not shutil.which("pulumi-resource-kubernetes"):
+        raise EngineMissing(
+            "the real Pulumi engine is not on PATH: run `bash .ci/engine.sh build` and "
+            "`eval \"$(bash .ci/engine.sh env)\"` first (.ci/run does both)"
+        )
+    return path
+
+
+@dataclass
+class Result:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def __str__(self) -> str:
+        return (f"`pulumi {' '.join(self.args)}` exited {self.returncode} after {self.seconds:.1f}s\n"
+                f"--- stdout (tail)\n{self.stdout[-6000:]}\n--- stderr (tail)\n{self.stderr[-4000:]}")
+
+
+class PulumiError(AssertionError):
+    def __init__(self, result: Result):
+        super().__init__(str(result))
+        self.result = result
+
+
+def write_project(directory: Path, name: str, main: str = "import berth\n\nberth.main()\n",
+                  description: str = "Berth test project") -> Path:
+    """A Pulumi project in ``directory`` running under the repository's virtualenv (Berth installed)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    project = {
+        "name": name,
+        "description": description,
+        "runtime": {"name": "python", "options": {"toolchain": "pip", "virtualenv": str(VENV)}},
+    }
+    (directory / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
+    (directory / "__main__.py").write_text(main)
+    return directory
+
+
+def write_stack_config(directory: Path, stack: str, config: dict[str, Any], header: str = "") -> Path:
+    path = directory / f"Pulumi.{stack}.yaml"
+    path.write_text(header + yaml.safe_dump({"config": config}, sort_keys=True))
+    return path
+
+
+@dataclass
+class Pulumi:
+    """The CLI bound to one project directory, one stack and one private state directory."""
+
+    project_dir: Path
+    stack: str
+    state_dir: Path
+    env_extra: dict[str, str] = field(default_factory=dict)
+    log: Optional[Any] = None
+    history: list[Result] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.binary = engine_or_fail()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "backend").mkdir(exist_ok=True)
+        (self.state_dir / "home").mkdir(exist_ok=True)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "PULUMI_HOME": str(self.state_dir / "home"),
+            "PULUMI_BACKEND_URL": f"file://{self.state_dir / 'backend'}",
+            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_SKIP_CONFIRMATIONS": "true",
+            "PULUMI_LH_PYTHON": str(VENV / "bin" / "python"),
+            "NO_COLOR": "1",
+        })
+        env.setdefault("PULUMI_LH_LOG", str(self.state_dir / "language-host.log"))
+        env.update(self.env_extra)
+        return env
+
+    def run(self, *args: str, check: bool = True, timeout: float = 1200, input: Optional[str] = None,
+            stack: bool = True, cwd: Optional[Path] = None) -> Result:
+        """``pulumi ARGS`` (plus ``--stack`` unless ``stack=False``) in the project directory."""
+        argv = [*args, "--non-interactive"] + (["--stack", self.stack] if stack else [])
+        t0 = time.monotonic()
+        proc = subprocess.run([self.binary, *argv], cwd=cwd or self.project_dir, env=self.env(), input=input,
+                              capture_output=True, text=True, timeout=timeout)
+        res = Result(list(argv), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)
+        self.history.append(res)
+        if self.log:
+            self.log(f"pulumi {' '.join(argv)} -> {res.returncode} in {res.seconds:.1f}s")
+        if check and res.returncode != 0:
+            raise PulumiError(res)
+        return res
+
+    # ------------------------------------------------------------------ stack lifecycle
+
+    def init(self) -> Result:
+        """Create the stack (passphrase secrets) or select it if it exists."""
+        res = self.run("stack", "init", self.stack, "--secrets-provider", "passphrase", check=False, stack=False)
+        if res.returncode != 0 and "already exists" not in res.output:
+            raise PulumiError(res)
+        return res
+
+    def up(self, *extra: str, check: bool = True, timeout: float = 1500) -> Result:
+        return self.run("up", "--yes", "--skip-preview", "--color", "never", "--suppress-progress", *extra,
+                        check=check, timeout=timeout)
+
+    def preview(self, *extra: str, check: bool = True, timeout: float = 900) -> Result:
+        return self.run("preview", "--color", "never", "--suppress-progress", *extra, check=check, timeout=timeout)
+
+    def preview_json(self, *extra: str, event_log: Optional[Path] = None, check: bool = False,
+                     timeout: float = 900) -> tuple[Result, dict[str, Any]]:
+        args = ["preview", "--json", *extra]
+        if event_log is not None:
+            args += ["--event-log", str(event_log)]
+        res = self.run(*args, check=check, timeout=timeout)
+        try:
+            doc = json.loads(res.stdout) if res.stdout.strip() else {}
+        except json.JSONDecodeError as e:
+            raise AssertionError(f"preview --json printed no JSON document ({e}):\n{res}") from None
+        return res, doc
+
+    def expect_no_changes(self, *extra: str, timeout: float = 900) -> Result:
+        """``pulumi preview --expect-no-changes`` (with the diff shown when it fails)."""
+        return self.preview("--expect-no-changes", "--diff", *extra, timeout=timeout)
+
+    def refresh(self, *extra: str, check: bool = True, timeout: float = 900) -> Result:
+        return self.run("refresh", "--yes", "--skip-preview", "--color", "never", "--suppress-progress", *extra,
+                        check=check, timeout=timeout)
+
+    def destroy(self, *extra: str, check: bool = True, timeout: float = 1200) -> Result:
+        return self.run("destroy", "--yes", "--skip-preview", "--color", "never", "--suppress-progress", *extra,
+                        check=check, timeout=timeout)
+
+    def outputs(self, show_secrets: bool = True) -> dict[str, Any]:
+        args = ["stack", "output", "--json"] + (["--show-secrets"] if show_secrets else [])
+        return self.run(*args).json()
+
+    def export(self) -> dict[str, Any]:
+        """The stack's state (``pulumi stack export --show-secrets``)."""
+        return self.run("stack", "export", "--show-secrets").json()
+
+    def resources(self) -> list[dict[str, Any]]:
+        return self.export()["deployment"].get("resources") or []
+
+    def config_set_all(self, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            self.run("config", "set", "--path", key, value if isinstance(value, str) else json.dumps(value))
+
+    def rm_stack(self) -> None:
+        self.run("stack", "rm", "--yes", "--force", self.stack, check=False, stack=False)
+
+
+def changes(doc: dict[str, Any]) -> dict[str, list[str]]:
+    """``{op: [urn-name, ...]}`` of a ``preview --json`` document, without the unchanged ones."""
+    out: dict[str, list[str]] = {}
+    for step in doc.get("steps") or []:
+        op = step.get("op")
+        if op in (None, "same"):
+            continue
+        out.setdefault(op, []).append(step.get("urn", "").rsplit("::", 1)[-1])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def by_type(resources: Sequence[dict[str, Any]], type_: str) -> list[dict[str, Any]]:
+    return [r for r in resources if r.get("type") == type_]

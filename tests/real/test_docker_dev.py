@@ -1,0 +1,478 @@
+"""The dev stack through the real ``pulumi`` CLI and the real docker provider, on Podman's Docker API.
+
+CI (``.ci/run``) builds or reuses the engine (``.ci/engine.sh``), starts Podman's API
+(``.ci/podman.sh start`` → ``DOCKER_HOST``) with its health-check loop (``healthd``: Podman has no
+systemd timers here, so nothing else would run the containers' health checks that pulumi-docker's
+``wait`` observes), and builds the local test images. Nothing here starts or skips anything.
+
+The project is a user's (``Pulumi.yaml``, ``import berth; berth.main()``) with the repository's
+``Pulumi.dev.yaml`` where only images, the proxy's host ports (free loopback ports) and its resolver
+(the test image's nginx 1.22 lacks ``resolve``) are changed (``tests/real/stacks/realdev.py``).
+
+Scenarios, in file order, on one deployment:
+a `pulumi up` → every container healthy; HTTPS → app → Postgres + Redis; redirect; rate limit; worker
+b `pulumi preview --expect-no-changes` right after up (the provider's read-back diffs nothing)
+c an app image tag + one env value → only the app containers (and the proxy that routes to them) are
+  replaced; the plain env change is visible in the diff, the secret values are not
+d a Postgres image tag bump → the database container is replaced, its volume and rows are kept
+e a backup, then the database lost and restored into a fresh one through `restore_from`
+f Prometheus scrapes app, exporters and Pushgateway; the Grafana stand-in has its provisioning
+g `pulumi destroy` leaves nothing of dev; a prod-like stack: destroy stops at the protected volumes,
+  and after unprotect keeps exactly them
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from tests.real.pulumi_cli import EngineMissing, Pulumi, changes, write_project, write_stack_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "stacks"))
+import realdev  # noqa: E402
+
+pytestmark = pytest.mark.real_docker
+
+STACK = realdev.STACK
+PREFIX = f"berth-{STACK}"
+APP_CONTAINERS = {f"{PREFIX}-api", f"{PREFIX}-worker-1", f"{PREFIX}-worker-2", f"{PREFIX}-beat"}
+PROXY_CONTAINER = f"{PREFIX}-proxy"
+PG_TAG_B = "localhost/berth-postgres:15-tagbump"
+PROD_NAME = f"berth-{STACK}prod"
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+@dataclass
+class Env:
+    client: Any
+    pulumi: Pulumi
+    project: Path
+    config: dict[str, Any]
+    http_port: int
+    https_port: int
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, config: dict[str, Any]) -> None:
+        # `pulumi stack init` added the passphrase salt to the stack file: keep it.
+        path = self.project / f"Pulumi.{STACK}.yaml"
+        salt = [line for line in path.read_text().splitlines() if line.startswith("encryptionsalt:")]
+        write_stack_config(self.project, STACK, config)
+        if salt:
+            path.write_text(salt[0] + "\n" + path.read_text())
+        self.config = config
+
+    def url(self, path: str, https: bool = True) -> str:
+        return f"https://127.0.0.1:{self.https_port}{path}" if https else f"http://127.0.0.1:{self.http_port}{path}"
+
+
+def docker_host_or_fail() -> None:
+    if not os.environ.get("DOCKER_HOST"):
+        pytest.fail(
+            "DOCKER_HOST is not set: start Podman's Docker API first:\n"
+            "  bash .ci/podman.sh install && eval \"$(bash .ci/podman.sh start)\" && export DOCKER_HOST\n"
+            "  bash .ci/podman.sh healthd start && bash tests/images/build.sh"
+        )
+
+
+def stack_leftovers(client, label: str) -> dict[str, list[str]]:
+    f = {"label": f"berth.stack={label}"}
+    return {
+        "containers": sorted(c.name for c in client.containers.list(all=True, filters=f)),
+        "networks": sorted(n.name for n in client.networks.list(filters=f)),
+        "volumes": sorted(v.name for v in client.volumes.list(filters=f)),
+    }
+
+
+def force_cleanup(client, label: str) -> None:
+    """Test teardown only: remove every container, network and volume of the stack."""
+    from docker.errors import APIError, NotFound
+
+    f = {"label": f"berth.stack={label}"}
+    for c in client.containers.list(all=True, filters=f):
+        try:
+            c.remove(force=True, v=True)
+        except NotFound:
+            pass
+    for n in client.networks.list(filters=f):
+        try:
+            n.remove()
+        except (NotFound, APIError):
+            pass
+    for v in client.volumes.list(filters=f):
+        try:
+            v.remove(force=True)
+        except (NotFound, APIError):
+            pass
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    docker_host_or_fail()
+    import docker
+
+    client = docker.from_env(timeout=300)
+    client.ping()
+    force_cleanup(client, PREFIX)  # an earlier interrupted run
+    force_cleanup(client, PROD_NAME)
+    tmp = tmp_path_factory.mktemp("docker-dev")
+    project = write_project(tmp / "project", "berth")
+    http_port, https_port = realdev.free_port(), realdev.free_port()
+    dev = realdev.load_dev_config()
+    config = realdev.realdev_config(dev, http_port, https_port)
+    write_stack_config(project, STACK, config)
+    try:
+        p = Pulumi(project, STACK, tmp / "state", log=log)
+    except EngineMissing as e:
+        pytest.fail(str(e), pytrace=False)
+    p.init()
+    e = Env(client, p, project, config, http_port, https_port)
+    yield e
+    try:
+        p.run("state", "unprotect", "--all", "--yes", check=False)
+        p.destroy(check=False)
+    finally:
+        force_cleanup(client, PREFIX)
+        force_cleanup(client, PROD_NAME)
+        try:
+            client.images.remove(PG_TAG_B)
+        except Exception:  # noqa: BLE001
+            pass
+        left = stack_leftovers(client, PREFIX)
+        assert not any(left.values()), f"left behind: {left}"
+
+
+_BASELINE: dict[str, int] = {}
+
+
+@pytest.fixture(autouse=True)
+def _stop_after_failure(request, env):
+    """Scenarios build on each other: after one fails, the later ones fail fast and say so."""
+    base = _BASELINE.setdefault("failed", request.session.testsfailed)
+    if request.session.testsfailed > base and not request.node.name.startswith("test_zz"):
+        pytest.fail("an earlier scenario of this module failed; see it first")
+
+
+# ---------------------------------------------------------------- HTTP helpers
+
+_CTX = ssl.create_default_context()
+_CTX.check_hostname = False
+_CTX.verify_mode = ssl.CERT_NONE  # the stack's self-signed certificate (compared with the stack's output below)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **kw):
+        return None
+
+
+_OPENER = urllib.request.build_opener(urllib.request.HTTPSHandler(context=_CTX), _NoRedirect,
+                                      urllib.request.ProxyHandler({}))
+
+
+def http(method: str, url: str, body: Optional[dict] = None, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with _OPENER.open(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def http_json(method: str, url: str, body: Optional[dict] = None) -> dict:
+    status, _, raw = http(method, url, body)
+    assert status == 200, f"{method} {url} → {status}: {raw[:500]!r}"
+    return json.loads(raw)
+
+
+def wait_http(url: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            status, _, raw = http("GET", url, timeout=5)
+            if status == 200:
+                return
+            last = (status, raw[:200])
+        except OSError as e:
+            last = e
+        time.sleep(1)
+    raise AssertionError(f"{url} not answering 200 after {timeout}s: {last}")
+
+
+def exec_in(env: Env, container: str, cmd: list[str]) -> str:
+    code, out = env.client.containers.get(container).exec_run(cmd)
+    text = out.decode(errors="replace")
+    assert code == 0, f"{container}: {cmd} exited {code}: {text}"
+    return text
+
+
+def psql(env: Env, sql: str) -> str:
+    db = env.config["berth:databases"]["db"]
+    return exec_in(env, f"{PREFIX}-db", ["psql", "-U", db["user"], "-d", db["database"], "-h", "/var/run/postgresql",
+                                        "-tAc", sql]).strip()
+
+
+def redis_get(env: Env, key: str) -> str:
+    # The password from the container's own environment, through REDISCLI_AUTH (no command line).
+    return exec_in(env, f"{PREFIX}-redis", ["sh", "-c", f'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli GET {key}']).strip()
+
+
+def container_ids(env: Env) -> dict[str, str]:
+    return {c.name: c.id for c in env.client.containers.list(all=True, filters={"label": f"berth.stack={PREFIX}"})}
+
+
+def timed(env: Env, label: str, fn, *a, **kw):
+    t0 = time.monotonic()
+    try:
+        return fn(*a, **kw)
+    finally:
+        env.facts.setdefault("timings", {})[label] = round(time.monotonic() - t0, 1)
+        log(f"[docker dev] {label}: {env.facts['timings'][label]}s")
+
+
+# ---------------------------------------------------------------- a: up → healthy, traffic
+
+
+def test_a_up_every_container_healthy(env):
+    timed(env, "pulumi up (first)", env.pulumi.up)
+    problems = []
+    containers = env.client.containers.list(all=True, filters={"label": f"berth.stack={PREFIX}"})
+    assert len(containers) >= 10, [c.name for c in containers]
+    for c in containers:
+        if (c.attrs["HostConfig"].get("RestartPolicy") or {}).get("Name") == "no":
+            continue  # a one-shot job (pre-deploy backup, restore)
+        health = (c.attrs["State"].get("Health") or {}).get("Status")
+        if c.status != "running":
+            problems.append(f"{c.name}: {c.status}")
+        elif c.attrs["Config"].get("Healthcheck") and health != "healthy":
+            problems.append(f"{c.name}: health {health}")
+    assert not problems, problems
+
+
+def test_a_https_reaches_app_which_writes_postgres_and_redis(env):
+    wait_http(env.url("/health"))
+    value = f"berth-e2e-{uuid.uuid4().hex[:8]}"
+    item = http_json("POST", env.url("/api/items"), {"value": value})
+    got = http_json("GET", env.url(f"/api/items/{item['id']}"))
+    assert got["value"] == value and got["cached"] == value
+    assert psql(env, f"SELECT value FROM items WHERE id = {int(item['id'])}") == value
+    assert redis_get(env, f"item:{item['id']}") == value
+    env.facts["item"] = item
+    # The certificate served is the one the stack generated (pulumi-tls, in the stack's state).
+    pem = ssl.get_server_certificate(("127.0.0.1", env.https_port))
+    certs = [r["outputs"]["certPem"] for r in env.pulumi.resources() if r["type"] == "tls:index/selfSignedCert:SelfSignedCert"]
+    assert [c.strip() for c in certs] == [pem.strip()]
+
+
+def test_a_http_redirects_to_https(env):
+    status, headers, _ = http("GET", env.url("/api/items/1", https=False))
+    assert status in (301, 302, 307, 308), status
+    assert (headers.get("Location") or headers.get("location") or "").startswith("https://")
+
+
+def test_a_rate_limit_gives_429(env):
+    import concurrent.futures
+
+    item = env.facts["item"]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(lambda _: http("GET", env.url(f"/api/items/{item['id']}"))[0], range(60)))
+    counts = {s: statuses.count(s) for s in set(statuses)}
+    log(f"[a] burst of 60 GETs on /api/ (30 at a time): {counts}")
+    assert counts.get(429, 0) > 0 and counts.get(200, 0) >= 10, counts
+    time.sleep(3)  # the bucket refills for later scenarios
+
+
+def test_a_worker_runs_jobs(env):
+    job = http_json("POST", env.url("/api/jobs"), {"task": "e2e"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if http_json("GET", env.url(f"/api/jobs/{job['id']}"))["done"]:
+            return
+        time.sleep(1)
+    raise AssertionError(f"job {job['id']} not done by a worker in 60s")
+
+
+# ---------------------------------------------------------------- b: the provider's read-back diffs nothing
+
+
+def test_b_preview_expects_no_changes_after_up(env):
+    timed(env, "pulumi preview --expect-no-changes", env.pulumi.expect_no_changes)
+
+
+def test_b_second_up_replaces_nothing(env):
+    before = container_ids(env)
+    res = timed(env, "pulumi up (unchanged)", env.pulumi.up)
+    assert container_ids(env) == before
+    assert "replaced" not in res.stdout.split("Resources:")[-1], res.stdout[-800:]
+
+
+# ---------------------------------------------------------------- c: app image + env
+
+
+def test_c_app_image_and_env_change(env):
+    before = container_ids(env)
+    cfg = json.loads(json.dumps(env.config))
+    for svc in cfg["berth:services"].values():
+        svc["image"] = "localhost/berth-testapp:2"
+    cfg["berth:services"]["api"]["env"]["LOG_LEVEL"] = "debug"
+    env.write(cfg)
+    res = env.pulumi.preview("--diff")
+    # A reviewer sees the plain change, never a secret value.
+    assert "LOG_LEVEL=debug" in res.stdout, res.stdout[-3000:]
+    _, doc = env.pulumi.preview_json()
+    ch = changes(doc)
+    replaced = set(ch.get("replace", []))
+    assert replaced <= {"api", "worker-1", "worker-2", "beat", "proxy"}, ch
+    assert {"api", "worker-1", "worker-2", "beat"} <= replaced, ch
+    timed(env, "pulumi up (testapp 1 -> 2, LOG_LEVEL=debug)", env.pulumi.up)
+    after = container_ids(env)
+    expected = APP_CONTAINERS | {PROXY_CONTAINER}
+    unchanged = {n for n in before if n not in expected}
+    assert {n: after.get(n) for n in unchanged} == {n: before[n] for n in unchanged}
+    assert all(after[n] != before[n] for n in APP_CONTAINERS)
+    wait_http(env.url("/health"))
+    assert http_json("GET", env.url("/api/version"))["version"] == "2"
+    item = env.facts["item"]
+    assert http_json("GET", env.url(f"/api/items/{item['id']}"))["value"] == item["value"]
+    env.pulumi.expect_no_changes()
+
+
+# ---------------------------------------------------------------- d: postgres tag bump
+
+
+def test_d_postgres_tag_bump_replaces_db_keeps_volume_and_row(env):
+    repo, tag = PG_TAG_B.rsplit(":", 1)
+    assert env.client.images.get(realdev.IMAGES["postgres"]).tag(repo, tag)
+    volume_before = env.client.volumes.get(f"{PREFIX}-db-data").attrs.get("CreatedAt")
+    db_before = env.client.containers.get(f"{PREFIX}-db").id
+    cfg = json.loads(json.dumps(env.config))
+    cfg["berth:databases"]["db"]["image"] = PG_TAG_B
+    env.write(cfg)
+    timed(env, "pulumi up (postgres tag bump)", env.pulumi.up)
+    assert env.client.containers.get(f"{PREFIX}-db").id != db_before
+    assert env.client.volumes.get(f"{PREFIX}-db-data").attrs.get("CreatedAt") == volume_before
+    item = env.facts["item"]
+    assert psql(env, f"SELECT value FROM items WHERE id = {int(item['id'])}") == item["value"]
+    wait_http(env.url(f"/api/items/{item['id']}"))
+
+
+# ---------------------------------------------------------------- e: backup + restore
+
+
+def test_e_backup_retention_and_restore_into_fresh_database(env):
+    backup = f"{PREFIX}-db-backup"
+    tier = env.config["berth:backups"]["db"]["tiers"][0]
+    name, keep = tier["name"], int(tier["keep"])
+    db_name = env.config["berth:databases"]["db"]["database"]
+    exec_in(env, backup, ["sh", "-c", f"mkdir -p /backups/{name} && for d in 01 02 03 04 05 06 07 08 09 10; do "
+                                      f"f=/backups/{name}/{db_name}-202601${{d}}T020000Z.dump; echo old > $f; "
+                                      f"touch -d 2026-01-$d $f; done"])
+    exec_in(env, backup, ["bash", "/berth/backup.sh", name, str(keep)])
+    files = exec_in(env, backup, ["sh", "-c", f"ls -1t /backups/{name}/"]).split()
+    assert len(files) == keep, files
+    newest = files[0]
+    assert newest.startswith(db_name) and "202601" not in newest, files
+    # Lose the database (container and volume) behind Pulumi's back, then restore into a fresh one:
+    # `up --refresh` sees both gone and creates them; the restore job loads the dump.
+    env.client.containers.get(f"{PREFIX}-db").remove(force=True)
+    env.client.volumes.get(f"{PREFIX}-db-data").remove(force=True)
+    cfg = json.loads(json.dumps(env.config))
+    cfg["berth:backups"]["db"]["restore_from"] = f"{name}/{newest}"
+    env.write(cfg)
+    timed(env, "pulumi up --refresh (fresh database + restore job)", env.pulumi.up, "--refresh")
+    restore = env.client.containers.get(f"{PREFIX}-db-restore")
+    result = restore.wait(timeout=180)
+    assert result["StatusCode"] == 0, restore.logs().decode(errors="replace")
+    item = env.facts["item"]
+    assert psql(env, f"SELECT value FROM items WHERE id = {int(item['id'])}") == item["value"]
+
+
+# ---------------------------------------------------------------- f: monitoring
+
+
+def _json_in(env: Env, container: str, url: str) -> Any:
+    return json.loads(exec_in(env, container, ["wget", "-q", "-O", "-", url]))
+
+
+def test_f_prometheus_scrapes_app_exporters_and_pushgateway(env):
+    prom = f"{PREFIX}-prometheus"
+    deadline = time.monotonic() + 90
+    while True:
+        targets = _json_in(env, prom, "http://127.0.0.1:9090/api/v1/targets?state=active")["data"]["activeTargets"]
+        health = {t["labels"].get("job"): t["health"] for t in targets}
+        if health and all(h == "up" for h in health.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    errors = {t["labels"].get("job"): t.get("lastError") for t in targets if t["health"] != "up"}
+    assert not errors, errors
+    assert {"api", "db-exporter", "redis-exporter", "pushgateway", "prometheus"} <= set(health), health
+    groups = _json_in(env, prom, "http://127.0.0.1:9090/api/v1/rules")["data"]["groups"]
+    assert groups and all(g["rules"] for g in groups), groups
+
+
+def test_f_grafana_standin_health_and_provisioned_datasource(env):
+    c = env.client.containers.get(f"{PREFIX}-grafana")
+    code, out = c.exec_run(["python3", "-c", "import urllib.request,sys;"
+                            "[sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:3000'+p, timeout=5).read().decode()+'\\n')"
+                            " for p in ('/api/health', '/api/datasources', '/api/search')]"])
+    text = out.decode(errors="replace")
+    assert code == 0, text
+    health, datasources, dashboards = (json.loads(line) for line in text.splitlines() if line.strip())
+    assert health["database"] == "ok"
+    assert [d.get("url") for d in datasources] == ["http://prometheus:9090"], datasources
+    assert dashboards
+
+
+# ---------------------------------------------------------------- g: destroy
+
+
+def test_g_destroy_leaves_nothing_of_the_dev_stack(env):
+    timed(env, "pulumi destroy (dev)", env.pulumi.destroy)
+    left = stack_leftovers(env.client, PREFIX)
+    assert not any(left.values()), left
+
+
+def test_g_prod_like_destroy_stops_at_and_then_keeps_protected_volumes(env, tmp_path):
+    cfg = json.loads(json.dumps(env.config))
+    for b in (cfg.get("berth:backups") or {}).values():
+        b.pop("restore_from", None)
+    cfg["berth:environment"] = "prod"
+    cfg["berth:name"] = PROD_NAME
+    cfg["berth:proxy"]["http_port"], cfg["berth:proxy"]["https_port"] = realdev.free_port(), realdev.free_port()
+    project = write_project(tmp_path / "project", "berth")
+    write_stack_config(project, "prodlike", cfg)
+    p = Pulumi(project, "prodlike", tmp_path / "state", log=log)
+    p.init()
+    try:
+        timed(env, "pulumi up (prod-like)", p.up)
+        protected = sorted(r["outputs"]["name"] for r in p.resources()
+                           if r["type"] == "docker:index/volume:Volume" and r.get("protect"))
+        assert protected, "a prod stack protects its data volumes"
+        refused = p.destroy(check=False)
+        assert refused.returncode != 0 and "protected" in refused.output, refused
+        p.run("state", "unprotect", "--all", "--yes")
+        timed(env, "pulumi destroy (prod-like, after unprotect)", p.destroy)
+        left = stack_leftovers(env.client, PROD_NAME)
+        assert left["containers"] == [] and left["networks"] == [], left
+        assert sorted(left["volumes"]) == protected, left
+    finally:
+        force_cleanup(env.client, PROD_NAME)
+
+
+def test_zz_report(env):
+    """Timings for the note (printed; -s or -rA shows them)."""
+    log("docker dev timings (s): " + json.dumps(env.facts.get("timings", {})))
