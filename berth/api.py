@@ -134,7 +134,7 @@ class Platform(_stack.Platform):
         if not _NAME_RE.match(name):
             raise ValueError(f"{what} name {name!r} must be lowercase letters, digits and '-', start with a letter, "
                              "at most 30 characters; rename it")
-        taken = {*self._stores, *self._services, *(f"{n}-replica" for n in self._stores), PROXY}
+        taken = {*self._stores, *self._services, *self._clients, PROXY}  # _clients: also db-replica
         if name in taken:
             raise ValueError(f"{what} name {name!r} is already used on platform {self.prefix!r}; names must be unique")
 
@@ -199,6 +199,8 @@ class Database(_database.Database):
         # The replica streams from the primary, and admits the primary's clients (as berth.build does).
         allow = platform._allow_from(name, clients, also=replica)
         replica_allow = [n for n in allow if n not in replica] if spec.replica else None
+        if spec.replica:  # the replica's name is taken, and it admits the primary's clients
+            platform._clients[replica[0]] = platform._clients[name]
         super().__init__(name, spec, platform.target, allow, opts=opts, replica_allow_from=replica_allow)
         platform._store(name, _app.Connection(spec.engine.value, self.connection_url,
                                               getattr(self, "replica_url", None)), self.ready)

@@ -146,6 +146,20 @@ def test_names_and_secrets_are_checked(tmp_path):
         berth.Database("db", berth.DatabaseSpec(), p)
 
     assert "name 'db' is already used" in fails(tmp_path, duplicate)
+
+    def replica_name():
+        p = berth.Platform("shop")
+        berth.Database("db", berth.DatabaseSpec(replica=True), p)
+        berth.Cache("db-replica", berth.CacheSpec(), p)
+
+    assert "name 'db-replica' is already used" in fails(tmp_path, replica_name)
+
+    def no_replica():  # without a replica the name is free
+        p = berth.Platform("shop")
+        berth.Database("db", berth.DatabaseSpec(), p)
+        berth.Cache("db-replica", berth.CacheSpec(), p)
+
+    assert "db-replica" in named(run(tmp_path, no_replica), CONTAINER)
     assert "must be lowercase" in fails(tmp_path, lambda: berth.Database("Orders", berth.DatabaseSpec(),
                                                                           berth.Platform("shop")))
 
