@@ -86,6 +86,10 @@ def test_preview_job_runs_preview_with_policy_pack_and_event_log():
     # absolute path ($GITHUB_WORKSPACE/policies) because --cwd moves into examples/<name>
     assert re.search(r'--policy-pack "?[^\s"]*/policies"?(?:\s|$)', command)
     assert re.search(r"--event-log \S+", command)
+    # The CLI (v3.274) only accepts --event-log with its debug commands enabled (checked with the
+    # real CLI: "unknown flag: --event-log" otherwise), and the violations are only in that log.
+    step = next(s for s in job["steps"] if "--event-log" in s.get("run", ""))
+    assert str({**job.get("env", {}), **step.get("env", {})}.get("PULUMI_DEBUG_COMMANDS")).lower() == "true"
     assert "--json" in command and "--diff" in command and '--stack "$STACK"' in command
     # the preview may fail without failing the job before the comment is posted
     assert "set +e" in script and "exit-code" in script

@@ -115,6 +115,8 @@ class Pulumi:
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
             "PULUMI_SKIP_CONFIRMATIONS": "true",
             "PULUMI_LH_PYTHON": str(VENV / "bin" / "python"),
+            # `--event-log` (where policy violations are written) is a debug command of the CLI.
+            "PULUMI_DEBUG_COMMANDS": "true",
             "NO_COLOR": "1",
         })
         env.setdefault("PULUMI_LH_LOG", str(self.state_dir / "language-host.log"))
