@@ -1,20 +1,21 @@
-"""The seed examples that target Kubernetes, applied to the real test cluster (issue 9, part 4).
+"""The seed examples that target Kubernetes, deployed to the real test cluster by the real CLI.
 
 Examples with ``berth:target: kubernetes``:
   * ``examples/easy-flow/Pulumi.prod.yaml`` — the same config as the repo's ``Pulumi.prod.yaml``
-    (checked below), which ``test_k8s_e2e.py`` deploys end to end;
-  * ``examples/wishlins/Pulumi.k8s.yaml`` — applied here with its images mapped to local test images
-    (see ``WISHLINS_IMAGES``), storage 1Gi and CPU requests 100m (the node has 2 cores);
-  * ``examples/microservices/Pulumi.prod.yaml`` — NOT applied: it needs MongoDB, Neo4j, RabbitMQ and
-    the ELK logging stack, none of which has a local test image on these machines.
+    (checked below), which ``test_k8s_prod.py`` deploys end to end;
+  * ``examples/wishlins/Pulumi.k8s.yaml`` — deployed here with ``pulumi up`` (its images mapped to
+    local test images, see ``WISHLINS_IMAGES``; storage 1Gi and CPU requests 100m: the node has 2 cores);
+  * ``examples/microservices/Pulumi.prod.yaml`` — not deployed: it needs Neo4j and Elasticsearch,
+    which cannot be had on these machines (its Docker dev stack runs on Podman instead).
 
 The cluster must be up with the test images loaded (CI: ``.ci/k8s/up.sh`` and
-``.ci/k8s/load-images.sh``); nothing here starts or skips anything.
+``.ci/k8s/load-images.sh``) and the engine on PATH; nothing here starts or skips anything.
 """
 
 from __future__ import annotations
 
 import copy
+import shutil
 import time
 from pathlib import Path
 
@@ -22,8 +23,9 @@ import pytest
 import yaml
 
 from berth.record import ROOT, record
-from tests.real import k8s_applier as ka
-from tests.real.k8s_applier import Applier, kubectl, kubectl_json
+from tests.real import kube
+from tests.real.kube import kubectl, kubectl_json
+from tests.real.pulumi_cli import VENV, EngineMissing, Pulumi, write_stack_config
 
 pytestmark = pytest.mark.real_k8s
 
@@ -66,7 +68,7 @@ def test_the_kubernetes_examples_are_the_known_ones():
 
 
 def test_easy_flow_prod_is_the_e2e_stack():
-    """easy-flow's prod stack is the repo's prod stack, deployed by test_k8s_e2e.py."""
+    """easy-flow's prod stack is the repo's prod stack, deployed by test_k8s_prod.py."""
     assert _stack_config(EXAMPLES / "easy-flow" / "Pulumi.prod.yaml") == _stack_config(ROOT / "Pulumi.prod.yaml")
 
 
@@ -88,23 +90,36 @@ def wishlins_config() -> dict:
     return cfg
 
 
-def test_wishlins_k8s_applied_and_every_pod_ready(tmp_path):
+def test_wishlins_k8s_deployed_and_every_pod_ready(tmp_path):
     try:
-        ka.check_cluster()
-    except ka.ClusterMissing as e:
+        kube.check_cluster()
+    except kube.ClusterMissing as e:
         pytest.fail(str(e), pytrace=False)
-    rec = record("k8s", project_dir=EXAMPLES / "wishlins", config=wishlins_config())
+    cfg = wishlins_config()
+    rec = record("k8s", project_dir=EXAMPLES / "wishlins", config=cfg)
     foreign = sorted({c["image"] for r in rec.resources for c in _containers(r.inputs)
                       if not c["image"].startswith("localhost/berth-")})
     assert not foreign, foreign
-    app = Applier(rec, tmp_path / "state", timeout=300, log=lambda m: print(m, flush=True))
-    ns = app.namespace
-    if kubectl("get", "namespace", ns, check=False).returncode == 0:
-        kubectl("delete", "namespace", ns, "--wait=true", "--timeout=180s", timeout=200)
+    project = tmp_path / "project"
+    project.mkdir()
+    meta = yaml.safe_load((EXAMPLES / "wishlins" / "Pulumi.yaml").read_text())
+    meta["runtime"]["options"]["virtualenv"] = str(VENV)
+    (project / "Pulumi.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    shutil.copy(EXAMPLES / "wishlins" / "__main__.py", project / "__main__.py")
+    write_stack_config(project, "k8s", cfg)
+    try:
+        p = Pulumi(project, "k8s", tmp_path / "state", env_extra=kube.kube_env(), log=print)
+    except EngineMissing as e:
+        pytest.fail(str(e), pytrace=False)
+    ns = cfg["berth:kubernetes"]["namespace"]
+    kube.forget_namespace(ns)
+    p.init()
     t0 = time.monotonic()
     try:
-        app.apply()
-        print(f"\nwishlins: all objects ready in {time.monotonic() - t0:.1f}s", flush=True)
+        with kube.ingress_status_standin():
+            p.up()
+        print(f"\nwishlins: pulumi up (every await passed) in {time.monotonic() - t0:.1f}s", flush=True)
+        p.expect_no_changes()
         labels = kubectl_json("get", "namespace", ns)["metadata"]["labels"]
         assert labels.get("pod-security.kubernetes.io/enforce") == "restricted", labels
 
@@ -118,13 +133,13 @@ def test_wishlins_k8s_applied_and_every_pod_ready(tmp_path):
             time.sleep(2)
         items = kubectl_json("-n", ns, "get", "pods")["items"]
         by_app: dict[str, list[dict]] = {}
-        for p in items:
-            by_app.setdefault(p["metadata"]["labels"].get("app.kubernetes.io/name", "?"), []).append(p)
-        for p in items:
-            st = p["status"]
+        for pod in items:
+            by_app.setdefault(pod["metadata"]["labels"].get("app.kubernetes.io/name", "?"), []).append(pod)
+        for pod in items:
+            st = pod["status"]
             ok = st.get("phase") == "Running" and all(c.get("ready") for c in st.get("containerStatuses") or [{}])
-            assert ok or st.get("phase") == "Succeeded", (p["metadata"]["name"], st)
-            assert p["spec"]["securityContext"].get("runAsNonRoot") is True
+            assert ok or st.get("phase") == "Succeeded", (pod["metadata"]["name"], st)
+            assert pod["spec"]["securityContext"].get("runAsNonRoot") is True
         for name, n in {"frontend": 1, "backend": 2, "bot": 1, "db": 1, "db-replica": 1}.items():
             assert len(by_app.get(name, [])) == n, (name, sorted(by_app))
         # The primary streams to the replica.
@@ -132,4 +147,6 @@ def test_wishlins_k8s_applied_and_every_pod_ready(tmp_path):
                       "-c", "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'").stdout.strip()
         assert out == "1", out
     finally:
-        kubectl("delete", "namespace", ns, "--wait=true", "--timeout=180s", check=False, timeout=200)
+        p.run("state", "unprotect", "--all", "--yes", check=False)
+        p.destroy(check=False)
+        kube.forget_namespace(ns)
