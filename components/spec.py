@@ -334,6 +334,26 @@ def _host(v: object) -> str:
     return text
 
 
+def _cidr(v: object) -> object:
+    """An address range as a NetworkPolicy ipBlock takes it: ``10.0.0.0/8``; a bare address is ``/32``
+    (``/128``)."""
+    if not isinstance(v, str):
+        return v
+    try:
+        net = ipaddress.ip_network(v.strip(), strict=False)
+    except ValueError:
+        raise ValueError("must be a CIDR such as 10.0.0.0/8 or 203.0.113.7/32") from None
+    if ipaddress.ip_address(v.strip().split("/")[0]) != net.network_address:
+        raise ValueError(f"has host bits set; the network is {str(net)!r}")
+    if net.prefixlen == 0:
+        raise ValueError("would refuse everything; to give a service no egress, set its egress to false")
+    return str(net)
+
+
+#: Refused to services with egress on Kubernetes by default (``berth:kubernetes.egress_except``).
+DEFAULT_EGRESS_EXCEPT = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "fc00::/7", "fe80::/10")
+
+
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -433,6 +453,7 @@ AbsPath = Annotated[str, AfterValidator(_abs_path)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
+Cidr = Annotated[str, BeforeValidator(_cidr)]
 TextMap = Annotated[dict[str, str], BeforeValidator(_text_map)]
 Args = Annotated[list[str], BeforeValidator(_text_list)]
 
@@ -695,7 +716,8 @@ class ServiceSpec(_Model):
     read_only_root: bool = _field(True, "Read-only root filesystem; writable_paths stay writable.")
     writable_paths: list[AbsPath] = _field(default_factory=lambda: ["/tmp"],
                                            description="Writable (tmpfs) paths in a read-only root.")
-    egress: bool = _field(True, "May reach the outside (e.g. a bot calling an external API).")
+    egress: bool = _field(False, "May open connections outside the stack (a bot or worker calling an external "
+                          "API); none unless asked. Kubernetes still refuses berth:kubernetes.egress_except.")
     public_url: Optional[str] = _field(None, "Reach an app on another host by URL (distributed stacks).")
 
     @field_validator("image")
@@ -1027,6 +1049,19 @@ class KubernetesSpec(_Model):
     capacity: Optional[KubernetesCapacity] = _field(
         None, "Size of the nodes: the pods' requests must fit them (see README, capacity); none: not checked.",
         targets=KUBERNETES_ONLY)
+    # The API server cannot be named in a NetworkPolicy, and what a policy sees is not the `kubernetes`
+    # Service's ClusterIP but the endpoint it is translated to, which each cluster puts elsewhere (a
+    # control-plane node, a cloud's private or public endpoint: `kubectl get endpoints kubernetes -n
+    # default`). Refusing the private ranges covers it on most clusters (kubeadm, k3s, private managed
+    # endpoints) without asking; a public endpoint is one more entry here. Pods also get no service
+    # account token (automountServiceAccountToken: false), so the API server would not know them anyway.
+    egress_except: list[Cidr] = _field(
+        default_factory=lambda: list(DEFAULT_EGRESS_EXCEPT),
+        description="Addresses refused to services with egress (NetworkPolicy ipBlock except): the private and "
+                    "link-local ranges, where the cluster's API server, nodes and cloud services live; add a public "
+                    "API server endpoint (kubectl get endpoints kubernetes -n default). The cloud metadata addresses "
+                    "(169.254.169.254, fd00:ec2::254, 100.100.100.200) are refused whatever this says.",
+        unit="CIDRs (10.0.0.0/8, 203.0.113.7/32)", targets=KUBERNETES_ONLY)
 
 
 class StackSpec(_Model):

@@ -29,6 +29,7 @@ class Platform(pulumi.ComponentResource):
                 stack=name,
                 storage_class=spec.kubernetes.storage_class,
                 ingress_namespace=spec.kubernetes.ingress_namespace,
+                egress_except=tuple(spec.kubernetes.egress_except),
             )
             self.target = KubernetesTarget(ctx, spec.kubernetes.context, spec.protect, parent=self)
         self.register_outputs({})

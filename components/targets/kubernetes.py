@@ -18,6 +18,7 @@ from typing import Any, Optional
 import pulumi
 
 from ..ir import Kind, Probe, Role, Workload
+from ..spec import DEFAULT_EGRESS_EXCEPT
 
 PART_OF = "app.kubernetes.io/part-of"
 NAME = "app.kubernetes.io/name"
@@ -31,6 +32,8 @@ class KubeContext:
     stack: str
     storage_class: Optional[str] = None
     ingress_namespace: str = "ingress-nginx"
+    #: Refused to workloads with egress (``berth:kubernetes.egress_except``); METADATA_CIDRS are added.
+    egress_except: tuple[str, ...] = DEFAULT_EGRESS_EXCEPT
 
 
 def selector(ctx: KubeContext, w: Workload) -> dict[str, str]:
@@ -316,8 +319,31 @@ def network_policy_manifest(ctx: KubeContext, w: Workload, peers: dict[str, Work
         spec["ingress"] = ingress
     if w.egress:
         spec["policyTypes"].append("Egress")
-        spec["egress"] = [{}]  # anything: this workload calls external APIs
+        spec["egress"] = [egress_rule(ctx.egress_except)]
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta(ctx, w.name, w), "spec": spec}
+
+
+#: The cloud metadata services hand out the node's cloud credentials: refused to every workload with
+#: egress, whatever ``berth:kubernetes.egress_except`` says (AWS, GCP, Azure, Oracle, OpenStack:
+#: 169.254.169.254; AWS over IPv6: fd00:ec2::254; Alibaba: 100.100.100.200).
+METADATA_CIDRS = ("169.254.169.254/32", "100.100.100.200/32", "fd00:ec2::254/128")
+
+
+def egress_rule(excepts: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """Anywhere (IPv4 and IPv6) except ``excepts`` and the metadata addresses: an egress rule for a
+    workload that calls external APIs. In-namespace peers and DNS stay allowed by the namespace's
+    baseline policy (NetworkPolicies add up)."""
+    import ipaddress
+
+    nets = [ipaddress.ip_network(c) for c in excepts]
+    for m in map(ipaddress.ip_network, METADATA_CIDRS):
+        if not any(m.version == n.version and m.subnet_of(n) for n in nets):  # type: ignore[arg-type]
+            nets.append(m)
+    to = []
+    for version, everything in ((4, "0.0.0.0/0"), (6, "::/0")):
+        mine = sorted({n for n in nets if n.version == version})  # type: ignore[type-var]
+        to.append({"ipBlock": {"cidr": everything, "except": [str(n) for n in mine]}})
+    return {"to": to}
 
 
 def namespace_manifests(ctx: KubeContext) -> list[dict[str, Any]]:
