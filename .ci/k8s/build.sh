@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Build the test cluster's binaries and images once, cached outside the repo:
 #   ${BERTH_CACHE:-/var/cache/berth}/k8s/v1.31.0/bin/{kube-apiserver,kube-controller-manager,
-#       kube-scheduler,kubelet,kube-proxy,kubectl,coredns}
-#   ${BERTH_CACHE:-/var/cache/berth}/k8s/v1.31.0/images/{pause.tar,busybox.tar}  (OCI archives for
-#       `ctr -n k8s.io images import`: localhost/pause:3.10, localhost/berth-busybox:1)
+#       kube-scheduler,kubelet,kube-proxy,kubectl,coredns,kube-network-policies,metrics-server}
+#   ${BERTH_CACHE:-/var/cache/berth}/k8s/v1.31.0/images/{pause.tar,busybox.tar,kube-network-policies.tar}
+#       (OCI archives for `ctr -n k8s.io images import`: localhost/pause:3.10, localhost/berth-busybox:1,
+#       localhost/kube-network-policies:v0.8.0)
 # Anything already in the cache is skipped. Go's module and build caches live under BERTH_CACHE/go.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -88,6 +89,30 @@ else
   log "coredns cached"
 fi
 
+# --- kube-network-policies and metrics-server -----------------------------------------------------
+# Each from its own module that records it as a tool (`go get -tool`), so its go.mod and go.sum pin
+# exactly the dependency versions the upstream module declares; one module per tool, because
+# minimal version selection across both would move their k8s.io libraries. Rebuilt when the
+# version in lib.sh changes (the stamp beside the binary).
+build_tool() { # NAME PACKAGE VERSION [LDFLAGS-EXTRA]
+  local name=$1 pkg=$2 version=$3 x=${4:-} dir=${K8S_CACHE}/tools/$1 want t0
+  want="$pkg@$version ${BUILD_FLAGS[*]}$x"
+  if [ -x "$K8S_BIN/$name" ] && [ "$(cat "$K8S_BIN/.$name-build" 2>/dev/null)" = "$want" ]; then
+    log "$name cached"; return 0
+  fi
+  t0=$(date +%s)
+  log "building $name ($pkg@$version)"
+  rm -rf "$dir"; mkdir -p "$dir"
+  (cd "$dir" && go mod init "berth.local/tools/$name" >/dev/null 2>&1 && go get -tool "$pkg@$version" >"$dir/go-get.log" 2>&1) ||
+    { cat "$dir/go-get.log" >&2; die "go get -tool $pkg@$version failed"; }
+  (cd "$dir" && go build -p 2 -trimpath "-ldflags=-s -w$x" -o "$K8S_BIN/$name" "$pkg")
+  echo "$want" > "$K8S_BIN/.$name-build"
+  log "$name built in $(( $(date +%s) - t0 ))s"
+}
+build_tool kube-network-policies sigs.k8s.io/kube-network-policies/cmd "$NETPOL_VERSION"
+build_tool metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server "$METRICS_SERVER_VERSION" \
+  " -X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION"
+
 # --- Images: pause (static C) and busybox (Debian's busybox-static) --------------------------
 if [ ! -f "$K8S_IMAGES/pause.tar" ]; then
   tmp=$(mktemp -d)
@@ -121,6 +146,20 @@ if [ ! -f "$K8S_IMAGES/busybox.tar" ]; then
   log "busybox image -> $K8S_IMAGES/busybox.tar ($BUSYBOX_IMAGE)"
 else
   log "busybox image cached"
+fi
+
+# kube-network-policies runs as a pod (a DaemonSet, as upstream ships it): its static binary alone.
+if [ ! -f "$K8S_IMAGES/kube-network-policies.tar" ] || [ "$K8S_BIN/kube-network-policies" -nt "$K8S_IMAGES/kube-network-policies.tar" ]; then
+  tmp=$(mktemp -d)
+  mkdir -p "$tmp/rootfs/bin"
+  cp "$K8S_BIN/kube-network-policies" "$tmp/rootfs/bin/netpol"
+  python3 "$HERE/oci_image.py" --rootfs "$tmp/rootfs" --name "$NETPOL_IMAGE" \
+    --entrypoint /bin/netpol --out "$K8S_IMAGES/kube-network-policies.tar.tmp"
+  mv "$K8S_IMAGES/kube-network-policies.tar.tmp" "$K8S_IMAGES/kube-network-policies.tar"
+  rm -rf "$tmp"
+  log "kube-network-policies image -> $K8S_IMAGES/kube-network-policies.tar ($NETPOL_IMAGE)"
+else
+  log "kube-network-policies image cached"
 fi
 
 log "build.sh done in $(( $(date +%s) - START ))s; cache: $(du -sh "$K8S_CACHE" | cut -f1) in $K8S_CACHE, go caches: $(du -sh "$GOPATH" | cut -f1)"

@@ -34,10 +34,22 @@ stop() { # NAME...: SIGTERM the processes together, wait up to 5 s for all, then
   log "stopped ${names[*]} in $(since "$t")s"
 }
 since() { python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$1"; }
+# NetworkPolicy enforcement off: the iptables chain that feeds kube-network-policies' queue (a queue
+# nobody reads drops every new pod connection), and its own nftables table where the kernel took it
+# (it does not remove it when stopped with SIGTERM).
+netpol_off() {
+  if iptables -w -t mangle -S "$NETPOL_CHAIN" >/dev/null 2>&1; then
+    while iptables -w -t mangle -D POSTROUTING -j "$NETPOL_CHAIN" 2>/dev/null; do :; done
+    iptables -w -t mangle -F "$NETPOL_CHAIN" && iptables -w -t mangle -X "$NETPOL_CHAIN"
+  fi
+  command -v nft >/dev/null && nft delete table inet kube-network-policies 2>/dev/null
+  return 0
+}
 
 # 1. No new pods: stop the controllers and the scheduler, then delete every pod so the kubelet
 #    stops them cleanly (CNI teardown included).
 stop kube-controller-manager kube-scheduler
+netpol_off
 if alive kube-apiserver && alive kubelet && alive containerd; then
   t=$(date +%s.%N)
   $KUBECTL delete pods --all --all-namespaces --grace-period=1 --wait=false >/dev/null 2>&1
@@ -49,7 +61,7 @@ if alive kube-apiserver && alive kubelet && alive containerd; then
   log "pods deleted through the API in $(since "$t")s ($n containers left)"
 fi
 # 2. The node agents.
-stop kubelet kube-proxy coredns
+stop kubelet kube-proxy coredns metrics-server
 # 3. Whatever containers are left: kill and delete through containerd, then stop containerd.
 if alive containerd; then
   for t in $($CTR tasks ls -q 2>/dev/null); do $CTR tasks kill -s SIGKILL "$t" >/dev/null 2>&1; done
@@ -75,7 +87,7 @@ for d in /proc/[0-9]*; do
   [ "$p" = $$ ] && continue
   mapfile -d '' -t argv 2>/dev/null < "$d/cmdline" || continue
   exe=${argv[0]:-}; exe=${exe##*/}
-  case "$exe" in etcd|kube-apiserver|kube-controller-manager|kube-scheduler|containerd|kubelet|kube-proxy|coredns) ;; *) continue ;; esac
+  case "$exe" in etcd|kube-apiserver|kube-controller-manager|kube-scheduler|containerd|kubelet|kube-proxy|coredns|metrics-server) ;; *) continue ;; esac
   mine=0
   for a in "${argv[@]}"; do [[ "$a" == "$S/"* || "$a" == --*=*"$S/"* ]] && mine=1; done
   if [ "$mine" = 1 ]; then
@@ -89,6 +101,7 @@ log "processes stopped ($(since "$T0")s)"
 if [ -x "$K8S_BIN/kube-proxy" ]; then
   "$K8S_BIN/kube-proxy" --cleanup --proxy-mode=iptables >"$S/logs/kube-proxy-cleanup.log" 2>&1 || true
 fi
+netpol_off
 # Only KUBE-* chains: CNI-* chains may belong to Podman's networks and are left alone.
 for ipt in iptables ip6tables; do
   command -v $ipt >/dev/null || continue

@@ -2,6 +2,10 @@
 K8S_VERSION=v1.31.0
 STAGING_VERSION=v0.31.0
 COREDNS_VERSION=v1.11.3
+# NetworkPolicy enforcement and resource metrics (HPA), both from the Go module proxy.
+NETPOL_VERSION=v0.8.0          # sigs.k8s.io/kube-network-policies
+METRICS_SERVER_VERSION=v0.8.0  # sigs.k8s.io/metrics-server
+NETPOL_IMAGE=localhost/kube-network-policies:${NETPOL_VERSION}
 PAUSE_TAG=3.10
 PAUSE_IMAGE=localhost/pause:${PAUSE_TAG}
 BUSYBOX_IMAGE=localhost/berth-busybox:1
@@ -21,6 +25,10 @@ BRIDGE_IP=10.244.0.1            # gateway of the pod network; CoreDNS binds here
 ETCD_PORT=23790
 ETCD_PEER_PORT=23800
 APISERVER_PORT=16443
+METRICS_SERVER_PORT=16444       # metrics-server, on BRIDGE_IP (the API server proxies metrics.k8s.io to it)
+NETPOL_QUEUE=100                # the nfqueue kube-network-policies reads (its default)
+NETPOL_METRICS_PORT=16445       # its Prometheus metrics, on 127.0.0.1
+NETPOL_CHAIN=BERTH-NETPOL       # iptables chain (mangle) that hands new pod connections to that queue
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
