@@ -12,7 +12,10 @@ file), deployed with ``pulumi up`` and destroyed at the end:
 
 * ``netpol-berth``: Postgres ``db`` and Redis ``cache``; ``api`` uses both (their one declared
   client); ``web`` uses neither; both without egress; ``fetcher`` with egress. Outside the stack, a
-  namespace ``netpol-peer`` (no policies) runs one pod of the test app behind a Service.
+  namespace ``netpol-peer`` (no policies) runs one pod of the test app behind a Service. Egress is
+  anywhere but ``berth:kubernetes.egress_except`` (by default the private ranges, the pods' 10.244/16
+  among them): nothing outside this machine may be reached, so "egress opens the way out" is shown
+  with the peer's range taken out of that list (a second ``pulumi up``).
 * ``hpa-berth``: one service ``burner`` with ``autoscale: {min: 2, max: 4, cpu: 50}`` and a 50m CPU
   request; Berth gives it an HPA and (min 2) a PodDisruptionBudget with ``maxUnavailable: 1``.
 
@@ -23,6 +26,7 @@ than changing the HPA or the cluster's defaults; the load is stopped as soon as 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import ssl
@@ -36,6 +40,7 @@ from typing import Any, Optional
 import pytest
 import yaml
 
+from berth.components.spec import DEFAULT_EGRESS_EXCEPT
 from tests.real import kube
 from tests.real.kube import eventually, kubectl, kubectl_json, pod_ready, pods
 from tests.real.pulumi_cli import EngineMissing, Pulumi, write_project, write_stack_config
@@ -227,13 +232,40 @@ def test_undeclared_pods_cannot_reach_postgres_or_redis(netpol):
     assert_blocked(PEER_NS, "peer", CACHE, 6379)
 
 
-def test_egress_outside_the_namespace_only_where_declared(netpol):
-    # The peer Service answers (no policy in its namespace): the difference is the stack's egress.
+def fetcher_excepts() -> list[str]:
+    policy = kubectl_json("-n", NETPOL_NS, "get", "networkpolicy", "fetcher")
+    (rule,) = policy["spec"]["egress"]
+    return [c for block in rule["to"] for c in block["ipBlock"].get("except", [])]
+
+
+def test_without_egress_or_to_private_ranges_no_way_out_of_the_namespace(netpol):
+    # The peer Service answers (no policy in its namespace): what stops the stack's pods is theirs.
     assert_open(PEER_NS, "peer", PEER, 8000)
-    assert_open(NETPOL_NS, one_pod(NETPOL_NS, "fetcher"), PEER, 8000)
     assert_blocked(NETPOL_NS, one_pod(NETPOL_NS, "api"), PEER, 8000)
     assert_blocked(NETPOL_NS, one_pod(NETPOL_NS, "web"), PEER, 8000)
-    # Egress opens the way out, not the way into the stack's stores.
+    # With egress, the default berth:kubernetes.egress_except still refuses the private ranges, where
+    # the peer's pod address (10.244.0.0/24, behind its Service) lies.
+    assert "10.0.0.0/8" in fetcher_excepts()
+    assert_blocked(NETPOL_NS, one_pod(NETPOL_NS, "fetcher"), PEER, 8000)
+
+
+def test_egress_reaches_another_namespace_where_not_excepted(netpol):
+    """egress_except without the range of the cluster's pods: the egress service reaches the peer's
+    Service, the others still do not, and egress opens no way into the stack's own stores."""
+    peer_ip = kubectl_json("-n", PEER_NS, "get", "pod", "peer")["status"]["podIP"]
+    excepts = [c for c in DEFAULT_EGRESS_EXCEPT
+               if ipaddress.ip_address(peer_ip).version != ipaddress.ip_network(c).version
+               or ipaddress.ip_address(peer_ip) not in ipaddress.ip_network(c)]
+    assert len(excepts) == len(DEFAULT_EGRESS_EXCEPT) - 1, excepts
+    stack_file = netpol.project_dir / f"Pulumi.{netpol.stack}.yaml"
+    doc = yaml.safe_load(stack_file.read_text())  # keeps encryptionsalt
+    doc["config"]["berth:kubernetes"]["egress_except"] = excepts
+    stack_file.write_text(yaml.safe_dump(doc, sort_keys=True))
+    timed("pulumi up (egress_except without 10.0.0.0/8)", netpol.up)
+    assert "10.0.0.0/8" not in fetcher_excepts() and "169.254.0.0/16" in fetcher_excepts()
+
+    assert_open(NETPOL_NS, one_pod(NETPOL_NS, "fetcher"), PEER, 8000)
+    assert_blocked(NETPOL_NS, one_pod(NETPOL_NS, "api"), PEER, 8000)
     assert_blocked(NETPOL_NS, one_pod(NETPOL_NS, "fetcher"), DB, 5432)
 
 
