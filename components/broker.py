@@ -52,7 +52,10 @@ def broker_workloads(name: str, spec: BrokerSpec, password: pulumi.Input[str],
             ports=(Port("amqp", AMQP_PORT), Port("management", MANAGEMENT_PORT)),
             volumes=(DataVolume(f"{name}-data", "/var/lib/rabbitmq", spec.storage),),
             tmpfs=("/tmp",),
-            health=Probe(command=("CMD", "rabbitmq-diagnostics", "-q", "ping"),
+            # `ping` answers as soon as the Erlang node runs, before the AMQP listener is open: a
+            # dependent created then fails to connect. check_port_connectivity passes only once every
+            # listener (AMQP, management) accepts connections.
+            health=Probe(command=("CMD", "rabbitmq-diagnostics", "-q", "check_port_connectivity"),
                          interval=15, timeout=10, retries=10, start_period=30),
             resources=spec.resources,
             user=RABBITMQ_UID,
