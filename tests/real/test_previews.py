@@ -87,7 +87,9 @@ def test_stack_previews_with_the_policy_pack(label, stack_file, outputs_dir, tmp
     p.init()
     safe = label.replace("/", "__")
     events = outputs_dir / f"{safe}.events.ndjson"
-    res, doc = p.preview_json("--policy-pack", str(POLICY_PACK), event_log=events)
+    pack_config = stack_file.with_name(f"Pulumi.{stack}.policy.json")  # as the preview workflow does
+    extra = ["--policy-pack-config", str(pack_config)] if pack_config.exists() else []
+    res, doc = p.preview_json("--policy-pack", str(POLICY_PACK), *extra, event_log=events)
     (outputs_dir / f"{safe}.preview.json").write_text(res.stdout)
     RESULTS[label] = {"exit": res.returncode, "preview": outputs_dir / f"{safe}.preview.json", "events": events,
                       "seconds": round(res.seconds, 1)}
