@@ -121,6 +121,9 @@ def monitoring_workloads(
             "GF_ANALYTICS_REPORTING_ENABLED": "false",
             "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
             "GF_PATHS_PROVISIONING": "/etc/grafana/provisioning",
+            # Logs to the console only: the image's default also writes /var/log/grafana, which a
+            # read-only root refuses (and `docker logs` / `kubectl logs` have them anyway).
+            "GF_LOG_MODE": "console",
         }
         if grafana_url:
             env["GF_SERVER_ROOT_URL"] = grafana_url

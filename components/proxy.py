@@ -6,11 +6,13 @@ TLS per mode (``berth:proxy.tls.mode``), the same on both targets except ``acme`
 =============  ==========================================  ============================================
 mode           Docker (nginx)                              Kubernetes (Ingress)
 =============  ==========================================  ============================================
-self-signed    pulumi-tls key + certificate, uploaded      the same pair in a ``kubernetes.io/tls`` Secret
-secret         ``berth:secrets`` (config secrets), uploaded the same, in the Secret
-files          PEM files read where Pulumi runs, uploaded  the same, in the Secret
+self-signed    pulumi-tls key + certificate, written       the same pair in a ``kubernetes.io/tls`` Secret
+secret         ``berth:secrets`` (config secrets), written  the same, in the Secret
+files          PEM files read where Pulumi runs, written   the same, in the Secret
 acme           refused by the spec                         cert-manager fills the Secret (ClusterIssuer)
 =============  ==========================================  ============================================
+
+"Written": into a read-only volume of nginx's, by its one-shot files container (targets/docker.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .renderers.nginx import CERT_PATH, HTTP_PORT, HTTPS_PORT, KEY_PATH, ProxyRo
 from .spec import ProxySpec, TlsMode
 
 NGINX_UID = 101  # the nginx-unprivileged image's user
+NGINX_CONF = "/etc/nginx/berth/nginx.conf"
 
 
 @dataclass(frozen=True)
@@ -63,14 +66,16 @@ def proxy_workload(
         role=Role.PROXY,
         image=spec.image,
         kind=Kind.SERVICE,
-        command=("nginx", "-g", "daemon off;"),
+        # The generated nginx.conf has a directory of its own (a read-only volume on Docker, which
+        # must not hide the image's /etc/nginx/mime.types).
+        command=("nginx", "-c", NGINX_CONF, "-g", "daemon off;"),
         ports=(Port("http", HTTP_PORT), Port("https", HTTPS_PORT)),
         publish=(
             Publish(spec.http_port, HTTP_PORT, spec.bind_address),
             Publish(spec.https_port, HTTPS_PORT, spec.bind_address),
         ),
         files=(
-            File("nginx-conf", "/etc/nginx/nginx.conf", nginx_conf(spec, domain, backends, extra)),
+            File("nginx-conf", NGINX_CONF, nginx_conf(spec, domain, backends, extra)),
             File("tls-cert", CERT_PATH, cert_pem),
             File("tls-key", KEY_PATH, key_pem, secret=True),
         ),

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
+import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import pulumi
 
-from ..ir import Kind, Probe, Role, Workload, probe_http_command
+from ..ir import File, Kind, Probe, Role, Workload, probe_http_command
 from ..spec import cpu_millis, memory_mib
 
 #: Fields the provider shows as in-place updates that do nothing to a running container.
@@ -89,12 +92,160 @@ def volume_name(ctx: DockerContext, volume: str) -> str:
 
 
 def read_only_root(w: Workload) -> bool:
-    """Docker refuses to copy files into a container whose root filesystem is read-only (the
-    provider sends uploads as one archive extracted at "/", which is never on a volume), so a
-    workload that receives generated files keeps a writable root layer on Docker. It still runs as
-    a non-root user with no capabilities and no-new-privileges; Kubernetes mounts the same files
-    from ConfigMaps/Secrets and keeps the root read-only."""
-    return w.read_only_root and not w.files
+    """The root filesystem is read-only unless the workload opted out (a service's
+    ``read_only_root: false``, an image that writes beside its code). Generated files do not need a
+    writable root: they reach the container through read-only volumes written by a one-shot
+    container first (``file_dirs``), never by uploads (Docker refuses to extract an upload into a
+    read-only root, and an upload lives in the writable layer the container could change)."""
+    return w.read_only_root
+
+
+# ---------------------------------------------------------------- generated files
+
+#: Where the one-shot files container mounts the file volumes (its own root is read-only).
+FILES_MOUNT = "/berth-files"
+#: Directories a volume of generated files must never be mounted over: it would hide the image's own
+#: files there. Generated files live in a directory of their own (``/etc/nginx/berth``, ``/berth``).
+SYSTEM_DIRS = frozenset({
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root", "/run", "/sbin",
+    "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/local/bin", "/usr/sbin",
+    "/usr/share", "/var", "/var/lib", "/var/run",
+})
+#: Characters of a file per environment variable: Linux refuses one environment string above 128 KiB
+#: (MAX_ARG_STRLEN), and a character takes up to 4 bytes.
+ENV_CHUNK = 30_000
+
+
+@dataclass(frozen=True)
+class FileDir:
+    """One directory of a workload's generated files: a named volume the workload mounts read-only
+    at ``path`` (over whatever the image has there), written by the files container first."""
+
+    path: str
+    volume: str
+    files: tuple[File, ...]
+
+
+def _slug(path: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
+
+
+def file_dirs(ctx: DockerContext, w: Workload) -> list[FileDir]:
+    """The workload's generated files grouped by directory, one volume each (pure). Refuses a
+    directory that would hide the image's system files, a data volume or a tmpfs."""
+    by_dir: dict[str, list[File]] = {}
+    for f in w.files:
+        by_dir.setdefault(posixpath.dirname(f.path), []).append(f)
+    taken = {v.path: f"data volume {v.name}" for v in w.volumes} | {t: "a tmpfs" for t in w.tmpfs}
+    out = []
+    for d in sorted(by_dir):
+        if d in SYSTEM_DIRS:
+            raise ValueError(f"workload {w.name}: generated files in {d} would hide the image's {d} on Docker "
+                             "(each directory of generated files is a volume): put them in a directory of their own")
+        for other, what in taken.items():
+            if d == other or d.startswith(other.rstrip("/") + "/") or other.startswith(d + "/"):
+                raise ValueError(f"workload {w.name}: generated files in {d} overlap {what} at {other}")
+        out.append(FileDir(d, f"{ctx.prefix}-{w.name}-files-{_slug(d)}", tuple(by_dir[d])))
+    return out
+
+
+def files_digest(w: Workload) -> pulumi.Input[str]:
+    """A hash of every generated file (path, mode, content). It reveals nothing, so it stays plain
+    (a secret label would hide the whole label list in diffs)."""
+    def digest(contents: list) -> str:
+        blob = json.dumps([[f.path, f.mode, str(c)] for f, c in zip(w.files, contents)], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    contents = [f.content for f in w.files]
+    if all(isinstance(c, str) for c in contents):
+        return digest(contents)
+    return pulumi.Output.unsecret(pulumi.Output.all(*contents).apply(digest))
+
+
+def _file_vars(i: int, f: File) -> list[tuple[str, pulumi.Input[str]]]:
+    """(variable, value) pairs carrying file ``i``; plain content longer than ENV_CHUNK is split."""
+    if not isinstance(f.content, str) or len(f.content) <= ENV_CHUNK:
+        return [(f"BERTH_FILE_{i}", f.content)]
+    parts = [f.content[k:k + ENV_CHUNK] for k in range(0, len(f.content), ENV_CHUNK)]
+    return [(f"BERTH_FILE_{i}" if j == 0 else f"BERTH_FILE_{i}_{j}", part) for j, part in enumerate(parts)]
+
+
+def files_script(dirs: list[FileDir]) -> tuple[str, list[tuple[str, pulumi.Input[str], bool, str]]]:
+    """The files container's shell script and its variables (name, value, secret, workload path).
+    Each directory is emptied first, so a file no longer generated does not linger."""
+    lines = ["set -eu"]
+    variables: list[tuple[str, pulumi.Input[str], bool, str]] = []
+    i = 0
+    for n, d in enumerate(dirs):
+        mount = f"{FILES_MOUNT}/{n}"
+        lines.append(f"rm -f {mount}/* {mount}/.[!.]*")
+        for f in d.files:
+            pairs = _file_vars(i, f)
+            variables += [(name, value, f.secret, f.path) for name, value in pairs]
+            target = shlex.quote(f"{mount}/{posixpath.basename(f.path)}")
+            refs = " ".join(f'"${name}"' for name, _ in pairs)
+            lines.append(f"printf '%s' {refs} > {target}")
+            lines.append(f"chmod {f.mode:o} {target}")
+            i += 1
+    return "\n".join(lines) + "\n", variables
+
+
+def files_init_args(ctx: DockerContext, w: Workload) -> dict[str, Any]:
+    """The one-shot container that writes ``w``'s generated files into their volumes (pure).
+
+    It runs the workload's own image (already on the host, and it has a shell) as root, because a new
+    named volume belongs to root; it has no capabilities, no network, a read-only root, and it runs
+    once: the provider waits for it to exit (``attach``) before the workload is created. The files
+    travel in its environment (a secret file in a secret value, as any secret env), so nothing is
+    uploaded anywhere. A changed file changes the environment, which replaces this container (it
+    runs again), and the workload's ``berth.files`` hash, which replaces the workload."""
+    dirs = file_dirs(ctx, w)
+    script, variables = files_script(dirs)
+    labels = {**ctx.stack_labels, "berth.role": "init", "berth.workload": f"{w.name}-files", "berth.files-for": w.name,
+              # root only to write into root's new volumes: no capabilities, no network, read-only root
+              "berth.run-as-root": "true"}
+    seen: set[str] = set()
+    for name, _value, _secret, path in variables:
+        index = name.split("_")[2]
+        if index not in seen:
+            seen.add(index)
+            labels[f"berth.file.{index}"] = path  # which variable holds which file (never the content)
+    secret_names = sorted(name for name, _v, secret, _p in variables if secret)
+    if secret_names:
+        labels["berth.secret-envs"] = ",".join(secret_names)
+    args: dict[str, Any] = {
+        "name": f"{ctx.prefix}-{w.name}-files",
+        "hostname": f"{w.name}-files",
+        "entrypoints": ["/bin/sh", "-c"],
+        "command": [script],
+        "envs": [env_entry(name, value) for name, value, _s, _p in variables],
+        "labels": [{"label": k, "value": v} for k, v in sorted(labels.items())],
+        "user": "0:0",
+        "network_mode": "none",
+        "restart": "no",
+        "must_run": False,
+        "attach": True,
+        "read_only": True,
+        "memory": 64,
+        "memory_swap": 64,
+        "cpus": "0.5",
+        "capabilities": {"drops": ["ALL"]},
+        "security_opts": ["no-new-privileges:true"],
+        "volumes": [{"volume_name": d.volume, "container_path": f"{FILES_MOUNT}/{n}", "read_only": False}
+                    for n, d in enumerate(dirs)],
+        "remove_volumes": False,
+        "rm": False,
+        "log_driver": "json-file",
+        "log_opts": {"max-size": "1m", "max-file": "1"},
+    }
+    return _with_create_only_label(args)
+
+
+def _with_create_only_label(args: dict[str, Any]) -> dict[str, Any]:
+    create_only = {"tmpfs": args.get("tmpfs"), "logOpts": args["log_opts"]}
+    digest = hashlib.sha256(json.dumps(create_only, sort_keys=True).encode()).hexdigest()[:16]
+    args["labels"] = sorted([*args["labels"], {"label": CREATE_ONLY_LABEL, "value": digest}], key=lambda x: x["label"])
+    return args
 
 
 def replica_count(w: Workload) -> int:
@@ -166,12 +317,12 @@ def container_args(ctx: DockerContext, w: Workload, index: int = 0) -> dict[str,
             for p in w.publish
         ]
     volumes = [{"volume_name": volume_name(ctx, v.name), "container_path": v.path, "read_only": False} for v in w.volumes]
+    if w.files:
+        volumes += [{"volume_name": d.volume, "container_path": d.path, "read_only": True} for d in file_dirs(ctx, w)]
+        args["labels"].append({"label": "berth.files", "value": files_digest(w)})
+        args["labels"].sort(key=lambda x: x["label"])
     if volumes:
         args["volumes"] = volumes
-    if w.files:
-        args["uploads"] = [
-            {"file": f.path, "content": f.content, "executable": bool(f.mode & 0o111)} for f in w.files
-        ]
     if w.health and not w.one_shot and w.health.docker:
         args["healthcheck"] = healthcheck(w.health)
         # Dependents are created only once this container is healthy (compose's service_healthy).
@@ -179,10 +330,7 @@ def container_args(ctx: DockerContext, w: Workload, index: int = 0) -> dict[str,
         args["wait_timeout"] = wait_timeout(w.health)
     if args["tmpfs"] is None:
         del args["tmpfs"]
-    create_only = {"tmpfs": args.get("tmpfs"), "logOpts": args["log_opts"]}
-    digest = hashlib.sha256(json.dumps(create_only, sort_keys=True).encode()).hexdigest()[:16]
-    args["labels"] = sorted([*args["labels"], {"label": CREATE_ONLY_LABEL, "value": digest}], key=lambda x: x["label"])
-    return args
+    return _with_create_only_label(args)
 
 
 def check_capabilities(w: Workload) -> None:
@@ -289,6 +437,28 @@ class DockerTarget:
             )
             volumes.append(self._volumes[v.name])
         image = self.image(w.image, parent)
+        if w.files:
+            # Generated files: their volumes, then the one-shot container that writes them; the
+            # workload comes after it (files_init_args).
+            file_volumes = [
+                Volume(
+                    d.volume.removeprefix(f"{self.prefix}-"),
+                    name=d.volume,
+                    # Not data: regenerated on every change, never protected (berth.config tells them apart).
+                    labels=[{"label": "berth.stack", "value": self.prefix}, {"label": "berth.workload", "value": w.name},
+                            {"label": "berth.config", "value": "true"}],
+                    opts=self._opts(parent),
+                )
+                for d in file_dirs(self.ctx, w)
+            ]
+            writer = Container(
+                f"{w.name}-files",
+                image=image,
+                opts=self._opts(parent, depends_on=[*file_volumes], replace_on_changes=REPLACE_ON_CHANGES,
+                                ignore_changes=CREATE_ONLY, delete_before_replace=True),
+                **files_init_args(self.ctx, w),
+            )
+            depends_on = [*depends_on, writer]
         containers = []
         n = replica_count(w)
         for i in range(n):

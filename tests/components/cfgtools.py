@@ -63,13 +63,19 @@ def record_with(stack: str, raw: dict[str, Any]) -> Recording:
     return record(stack, config=raw)
 
 
+def docker_files(rec: Recording, container: str) -> dict[str, str]:
+    """The generated files a Docker container reads, path → content (its files container's writes)."""
+    from tests.unit.support import docker_files as files
+
+    return files(rec, container)
+
+
 def upload(rec: Recording, container: str, path: str) -> str:
-    """The content of a file uploaded into a Docker container."""
-    res = rec.find(CONTAINER, container)
-    for u in res.inputs.get("uploads", []):
-        if u["file"] == path:
-            return u["content"]
-    raise KeyError(f"{container} has no upload {path}; has {[u['file'] for u in res.inputs.get('uploads', [])]}")
+    """The content of a generated file a Docker container reads (written into its files volumes)."""
+    files = docker_files(rec, container)
+    if path not in files:
+        raise KeyError(f"{container} has no generated file {path}; has {sorted(files)}")
+    return files[path]
 
 
 def configmap_file(rec: Recording, configmap: str, path: str) -> str:

@@ -214,7 +214,8 @@ def dev_predeploy():
         raw["berth:backups"]["db"]["pre_deploy"] = True
         if new_image:
             _image(raw)
-        return {r.name for r in record_with("dev", raw).by_type(CONTAINER) if "predeploy" in r.name}
+        return {r.name for r in record_with("dev", raw).by_type(CONTAINER)
+                if "predeploy" in r.name and not r.name.endswith("-files")}  # not its files writer
 
     return rec(False), rec(False), rec(True)
 

@@ -193,14 +193,14 @@ def _grafana_variant(**monitoring):
     raw = stack_raw("dev")
     raw["berth:monitoring"].update(monitoring)
     rec = record_with("dev", raw)
-    conf = parse_nginx(upload(rec, "proxy", "/etc/nginx/nginx.conf"))
+    conf = parse_nginx(upload(rec, "proxy", "/etc/nginx/berth/nginx.conf"))
     grafana = [c for c in rec.by_type(CONTAINER) if c.name == "grafana"]
     return conf, (env_of(grafana[0]) if grafana else None)
 
 
 def test_dev_grafana_routed_at_grafana_path(recorded):
     dev = recorded("dev")
-    conf = parse_nginx(upload(dev, "proxy", "/etc/nginx/nginx.conf"))
+    conf = parse_nginx(upload(dev, "proxy", "/etc/nginx/berth/nginx.conf"))
     _, tls = servers(conf)
     assert tls.location("/grafana/").one("proxy_pass") == ["http://grafana"]
     ups = {u.args[0]: u for u in conf.children("http")[0].children("upstream")}

@@ -60,7 +60,7 @@ def dev_conf_without_resolver() -> str:
     no ``server ... resolve``), rendered by the real program."""
     raw = stack_raw("dev")
     raw["berth:proxy"]["resolver"] = None
-    return upload(record_with("dev", raw), "proxy", "/etc/nginx/nginx.conf")
+    return upload(record_with("dev", raw), "proxy", "/etc/nginx/berth/nginx.conf")
 
 
 def test_nginx_t_dev_stack_conf(cert, tmp_path):

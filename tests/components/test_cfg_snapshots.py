@@ -10,7 +10,7 @@ from cfgtools import (CONFIGMAP, CRONJOB, INGRESS, SNAPSHOTS, assert_snapshot, c
 
 # snapshot name → (container, file path uploaded into it)
 DEV_FILES = {
-    "dev/nginx.conf": ("proxy", "/etc/nginx/nginx.conf"),
+    "dev/nginx.conf": ("proxy", "/etc/nginx/berth/nginx.conf"),
     "dev/prometheus.yml": ("prometheus", "/etc/prometheus/prometheus.yml"),
     "dev/alerts.yml": ("prometheus", "/etc/prometheus/alerts.yml"),
     "dev/grafana-datasource.yml": ("grafana", "/etc/grafana/provisioning/datasources/prometheus.yml"),

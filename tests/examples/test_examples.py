@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from berth.record import ROOT, Recording, record
+from tests.unit.support import docker_files
 
 EXAMPLES = ROOT / "examples"
 # The policy pack's `rules` package and its in-process harness (tests/policies/policy_harness.py).
@@ -202,7 +203,7 @@ def test_flow_masters_distributed_topology():
     assert {"app", "mongo"} <= {c["hostname"] for c in containers(app).values()}
     assert "mcp" not in {c["hostname"] for c in containers(app).values()}
     hosts = {c["hostname"] for c in containers(mcp).values()}
-    assert hosts == {"mcp", "proxy"}  # no database on host 2
+    assert hosts == {"mcp", "proxy", "proxy-files"}  # no database on host 2 (proxy-files: nginx.conf's writer)
     m = container(mcp, "mcp")
     assert "API_URL=https://flow-masters.ru" in m["envs"]
     assert len(m["networksAdvanced"]) == 2  # egress: it calls host 1 over HTTPS
@@ -251,10 +252,11 @@ def test_crm_staging_and_production_do_not_collide_on_one_host():
 
 def test_crm_production_backs_up_before_deploying():
     pr = recorded("crm-staging-prod", "production")
-    dump = [c for c in containers(pr).values() if "predeploy-backup" in c["name"]]
+    dump = [c for c in containers(pr).values() if "predeploy-backup" in c["name"] and not c["name"].endswith("-files")]
     assert len(dump) == 1 and dump[0]["mustRun"] is False
     web = pr.find("docker:index/container:Container", "web")
-    dump_res = next(r for r in pr.by_type("docker:index/container:Container") if "predeploy-backup" in r.name)
+    dump_res = next(r for r in pr.by_type("docker:index/container:Container")
+                    if "predeploy-backup" in r.name and not r.name.endswith("-files"))
     assert dump_res.urn in web.depends_on
     assert "/api/health" in " ".join(container(pr, "web")["healthcheck"]["tests"])
     st = recorded("crm-staging-prod", "staging")
@@ -330,7 +332,7 @@ def test_wishlins_bot_has_no_ports_and_the_database_is_not_published():
     assert "ports" not in db and [n["name"] for n in db["networksAdvanced"]] == ["wishlins-internal"]
     proxy = container(rec, "proxy")
     assert sorted(p["external"] for p in proxy["ports"]) == [80, 443]
-    conf = next(u["content"] for u in proxy["uploads"] if u["file"].endswith("nginx.conf"))
+    conf = docker_files(rec, "proxy")["/etc/nginx/berth/nginx.conf"]
     assert "location /api/" in conf and "location / " in conf
     kube = recorded("wishlins", "k8s")
     bot_pod = main_container(k8s(kube, "Deployment")["bot"])
@@ -349,7 +351,7 @@ def test_wishlins_backup_tiers():
         assert job["spec"]["schedule"] == schedule
         assert main_container(job)["args"][-2:] == [tier, str(keep)]
     docker = recorded("wishlins", "prod")
-    crontab = next(u["content"] for u in container(docker, "db-backup")["uploads"] if u["file"].endswith("crontab"))
+    crontab = docker_files(docker, "db-backup")["/berth/crontab"]
     for tier, (schedule, keep) in TIERS.items():
         line = next(l for l in crontab.splitlines() if l.startswith(schedule))
         assert tier in line and str(keep) in line.split()

@@ -263,6 +263,34 @@ def test_a_up_every_container_healthy(env):
     assert not problems, problems
 
 
+def test_a_every_container_has_a_read_only_root_and_its_generated_files(env):
+    containers = env.client.containers.list(all=True, filters={"label": f"berth.stack={PREFIX}"})
+    writable = [c.name for c in containers if not c.attrs["HostConfig"].get("ReadonlyRootfs")]
+    assert not writable, f"containers with a writable root: {writable}"
+    # Each workload's files were written once, by its one-shot files container, which succeeded.
+    writers = [c for c in containers if c.labels.get("berth.role") == "init"]
+    assert {c.labels["berth.files-for"] for c in writers} >= {"proxy", "prometheus", "grafana", "db-backup", "db"}
+    for w in writers:
+        assert w.status == "exited" and w.attrs["State"]["ExitCode"] == 0, (w.name, w.logs()[-800:])
+        assert w.attrs["HostConfig"].get("NetworkMode") == "none", w.name
+    files = {
+        PROXY_CONTAINER: ["/etc/nginx/berth/nginx.conf", "/etc/nginx/certs/tls.crt", "/etc/nginx/certs/tls.key"],
+        f"{PREFIX}-prometheus": ["/etc/prometheus/prometheus.yml", "/etc/prometheus/alerts.yml"],
+        f"{PREFIX}-grafana": ["/etc/grafana/provisioning/datasources/prometheus.yml",
+                              "/etc/grafana/provisioning/dashboards/berth.yml", "/etc/grafana/dashboards/berth.json"],
+        f"{PREFIX}-db-backup": ["/berth/backup.sh", "/berth/restore.sh", "/berth/crontab"],
+        f"{PREFIX}-db": ["/berth/primary-entrypoint.sh"],
+    }
+    probe = ('for f in "$@"; do test -s "$f" || echo "missing $f"; touch "$f" 2>/dev/null && echo "writable $f"; done; '
+             'touch /berth-root-probe 2>/dev/null && echo "writable root"; true')
+    for name, paths in files.items():
+        assert exec_in(env, name, ["sh", "-c", probe, "sh", *paths]).strip() == "", name
+    # What the workloads read is what the stack generated.
+    assert "limit_req_zone" in exec_in(env, PROXY_CONTAINER, ["cat", "/etc/nginx/berth/nginx.conf"])
+    assert "pg_dump" in exec_in(env, f"{PREFIX}-db-backup", ["cat", "/berth/backup.sh"])
+    assert "BEGIN CERTIFICATE" in exec_in(env, PROXY_CONTAINER, ["cat", "/etc/nginx/certs/tls.crt"])
+
+
 def test_a_https_reaches_app_which_writes_postgres_and_redis(env):
     wait_http(env.url("/health"))
     value = f"berth-e2e-{uuid.uuid4().hex[:8]}"

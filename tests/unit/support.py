@@ -71,3 +71,24 @@ def pod_templates(recording: Recording) -> list[tuple[str, dict[str, Any]]]:
         elif "template" in spec:
             out.append((r.name, spec["template"]))
     return out
+
+
+def docker_files(recording: Recording, container: str) -> dict[str, str]:
+    """The generated files a Docker container reads (path → content): what its one-shot files
+    container ``<container>-files`` writes into the volumes it mounts (``berth.file.N`` labels name
+    the path of variable ``BERTH_FILE_N``, split as ``BERTH_FILE_N_1``... when long)."""
+    try:
+        writer = recording.find(CONTAINER, f"{container}-files")
+    except KeyError:
+        return {}
+    env = env_map(writer)
+    labels = {x["label"]: x["value"] for x in writer.inputs["labels"]}
+    out = {}
+    for key, path in labels.items():
+        if key.startswith("berth.file."):
+            n = key.rsplit(".", 1)[1]
+            parts = [env[f"BERTH_FILE_{n}"]]
+            while f"BERTH_FILE_{n}_{len(parts)}" in env:
+                parts.append(env[f"BERTH_FILE_{n}_{len(parts)}"])
+            out[path] = "".join(parts)
+    return out

@@ -259,7 +259,10 @@ def _recorded_units(rec: Recording, target: str) -> Counter:
     units: Counter = Counter()
     if target == "docker":
         for c in rec.by_type(CONTAINER):
-            name = next(label["value"] for label in c.inputs["labels"] if label["label"] == "berth.workload")
+            labels = {label["label"]: label["value"] for label in c.inputs["labels"]}
+            if labels["berth.role"] == "init":
+                continue  # writes a workload's generated files and exits before the workload starts
+            name = labels["berth.workload"]
             units[(name, c.inputs["memory"], c.inputs["cpus"])] += 1
         return units
     hpa_min = {h.inputs["spec"]["scaleTargetRef"]["name"]: h.inputs["spec"]["minReplicas"] for h in rec.by_type(HPA)}

@@ -30,6 +30,7 @@ from .support import (
     PREFIX,
     STATEFULSET,
     VOLUME,
+    docker_files,
     env_map,
     named,
     rec,
@@ -54,7 +55,9 @@ def test_postgres_on_docker():
     assert env["POSTGRES_USER"] == "shopper" and env["POSTGRES_DB"] == "shop"
     assert env["PGDATA"].startswith("/var/lib/postgresql/data/")
     assert c.inputs["volumes"] == [
-        {"volumeName": f"{PREFIX}-db-data", "containerPath": "/var/lib/postgresql/data", "readOnly": False}
+        {"volumeName": f"{PREFIX}-db-data", "containerPath": "/var/lib/postgresql/data", "readOnly": False},
+        # the entrypoint script, written by the one-shot db-files container (read-only root)
+        {"volumeName": f"{PREFIX}-db-files-berth", "containerPath": "/berth", "readOnly": True},
     ]
     assert c.inputs["healthcheck"]["tests"][:2] == ["CMD", "pg_isready"]
     assert c.inputs["destroyGraceSeconds"] >= 30
@@ -90,12 +93,11 @@ def test_postgres_on_kubernetes():
 def test_postgres_replica_on_docker():
     r = rec("docker", databases={"db": {"replica": True}})
     containers = named(r, CONTAINER)
-    assert set(containers) == {"db", "db-replica"}
+    assert set(containers) == {"db", "db-replica", "db-files", "db-replica-files"}  # + their files writers
     primary, replica = containers["db"], containers["db-replica"]
     assert replica.inputs["entrypoints"] == ["bash", "/berth/replica-entrypoint.sh"]
-    uploads = {u["file"]: u for u in replica.inputs["uploads"]}
-    assert "pg_basebackup" in uploads["/berth/replica-entrypoint.sh"]["content"]
-    assert uploads["/berth/replica-entrypoint.sh"]["executable"] is True
+    assert "pg_basebackup" in docker_files(r, "db-replica")["/berth/replica-entrypoint.sh"]
+    assert "chmod 555 /berth-files/0/replica-entrypoint.sh" in containers["db-replica-files"].inputs["command"][0]
     # The replica clones the primary: it is created once the primary is healthy.
     assert primary.urn in replica.depends_on
     rp = placeholder("password", "db-replication-password")
@@ -404,7 +406,8 @@ def test_container_args_for_a_database():
     w = database_workloads("db", DatabaseSpec(), "pw")[0]
     a = container_args(DCTX, w)
     assert a["name"] == "p-db" and a["hostname"] == "db"
-    assert a["volumes"] == [{"volume_name": "p-db-data", "container_path": "/var/lib/postgresql/data", "read_only": False}]
+    assert a["volumes"] == [{"volume_name": "p-db-data", "container_path": "/var/lib/postgresql/data", "read_only": False},
+                            {"volume_name": "p-db-files-berth", "container_path": "/berth", "read_only": True}]
     assert a["remove_volumes"] is False and a["rm"] is False and a["must_run"] is True
     assert a["user"] == "999:999"
     assert a["networks_advanced"] == [{"name": "p-internal", "aliases": ["db"]}]

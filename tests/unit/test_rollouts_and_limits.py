@@ -71,15 +71,15 @@ def test_docker_cpus_are_one_decimal(quantity, expected):
     assert docker_cpus(quantity) == expected
 
 
-def test_docker_read_only_root_except_where_files_are_uploaded():
-    """Docker refuses uploads into a read-only root: containers with generated files keep a
-    writable root (still non-root, no capabilities); every other container is read-only."""
+def test_docker_read_only_root_also_where_files_are_generated():
+    """Generated files reach Docker containers through read-only volumes (written by a one-shot
+    container), not uploads into a writable root: every container of the dev stack is read-only."""
     from .support import CONTAINER
 
     seen = {True: 0, False: 0}
     for c in record("dev").by_type(CONTAINER):
-        has_files = bool(c.inputs.get("uploads"))
-        assert c.inputs["readOnly"] is (not has_files), c.name
+        has_files = any(v["readOnly"] for v in c.inputs.get("volumes", []))
+        assert c.inputs["readOnly"] is True and "uploads" not in c.inputs, c.name
         assert c.inputs["capabilities"] == {"drops": ["ALL"]} and c.inputs["securityOpts"] == ["no-new-privileges:true"]
         assert c.inputs.get("user"), c.name
         seen[has_files] += 1

@@ -101,3 +101,131 @@ def test_every_service_with_egress_says_why(path):
     assert len(marked) == len(asking), "egress: true written in another form: keep it on its own line"
     for i in marked:
         assert re.search(r"#\s*\S", lines[i]), f"{path.name}:{i + 1}: egress: true without a comment saying why"
+
+
+# ---------------------------------------------------------------- 3. read-only root everywhere on Docker
+
+
+def _labels(c) -> dict[str, str]:
+    return {x["label"]: x["value"] for x in c.inputs["labels"]}
+
+
+def _written_files(recording, workload: str) -> dict[str, str]:
+    """What the one-shot files container of ``workload`` writes: workload path → content."""
+    from .support import env_map
+
+    init = named(recording, CONTAINER)[f"{workload}-files"]
+    env, labels = env_map(init), _labels(init)
+    out = {}
+    for key, path in labels.items():
+        if key.startswith("berth.file."):
+            i = key.rsplit(".", 1)[1]
+            chunks = sorted((k for k in env if k == f"BERTH_FILE_{i}" or k.startswith(f"BERTH_FILE_{i}_")),
+                            key=lambda k: int(k.rsplit("_", 1)[1]) if k.count("_") == 3 else 0)
+            out[path] = "".join(env[k] for k in chunks)
+    return out
+
+
+@pytest.fixture(scope="module")
+def dev():
+    from berth.record import record
+
+    return record("dev")
+
+
+def test_every_docker_container_of_the_dev_stack_has_a_read_only_root(dev):
+    containers = named(dev, CONTAINER)
+    assert {"proxy", "prometheus", "grafana", "db-backup", "db"} <= set(containers)
+    for name, c in containers.items():
+        assert c.inputs["readOnly"] is True, name
+        assert "uploads" not in c.inputs, name  # Docker refuses uploads into a read-only root
+        assert c.inputs["capabilities"] == {"drops": ["ALL"]} and c.inputs["securityOpts"] == ["no-new-privileges:true"]
+
+
+def test_generated_files_reach_the_workload_through_a_read_only_volume_written_first(dev):
+    containers = named(dev, CONTAINER)
+    proxy, init = containers["proxy"], containers["proxy-files"]
+    # The one-shot writer: the proxy's own image, no network, read-only root, gone after it wrote.
+    assert init.inputs["mustRun"] is False and init.inputs["restart"] == "no" and init.inputs["attach"] is True
+    assert init.inputs["networkMode"] == "none" and "networksAdvanced" not in init.inputs
+    assert init.inputs["image"] == proxy.inputs["image"]
+    assert init.urn in proxy.depends_on
+    files = _written_files(dev, "proxy")
+    assert set(files) == {"/etc/nginx/berth/nginx.conf", "/etc/nginx/certs/tls.crt", "/etc/nginx/certs/tls.key"}
+    assert "ssl_certificate /etc/nginx/certs/tls.crt;" in files["/etc/nginx/berth/nginx.conf"]
+    assert proxy.inputs["command"][:3] == ["nginx", "-c", "/etc/nginx/berth/nginx.conf"]
+    # The workload mounts each directory read-only; the writer mounts the same volumes writable.
+    mounted = {v["containerPath"]: v for v in proxy.inputs["volumes"]}
+    prefix = proxy.inputs["name"].removesuffix("-proxy")
+    assert {p: (v["volumeName"], v["readOnly"]) for p, v in mounted.items()} == {
+        "/etc/nginx/berth": (f"{prefix}-proxy-files-etc-nginx-berth", True),
+        "/etc/nginx/certs": (f"{prefix}-proxy-files-etc-nginx-certs", True),
+    }
+    assert {v["volumeName"] for v in init.inputs["volumes"]} == {v["volumeName"] for v in mounted.values()}
+    assert all(not v.get("readOnly") for v in init.inputs["volumes"])
+
+
+def test_a_secret_file_stays_secret_and_its_env_is_vouched_for(dev):
+    init = named(dev, CONTAINER)["proxy-files"]
+    labels = _labels(init)
+    key_index = next(k.rsplit(".", 1)[1] for k, v in labels.items() if v == "/etc/nginx/certs/tls.key")
+    assert f"BERTH_FILE_{key_index}" in labels["berth.secret-envs"].split(",")
+    # The key reaches the writer as the generated key's (secret) output, and nowhere else.
+    from berth.record import placeholders_in
+
+    from .support import env_map
+
+    assert env_map(init)[f"BERTH_FILE_{key_index}"] in placeholders_in(init.inputs["envs"])
+    assert not placeholders_in(init.inputs["labels"]) and not placeholders_in(named(dev, CONTAINER)["proxy"].inputs)
+
+
+def test_a_file_change_rewrites_the_files_and_replaces_the_workload():
+    """Labels and env are create-only on a Docker container: a changed file replaces the writer
+    (it runs again) and, through the content hash label, the workload that reads it."""
+    base = {"services": {"web": {"image": APP, "port": 8000}},
+            "proxy": {"routes": [{"path": "/", "service": "web"}]}}
+    other = {**base, "proxy": {"routes": [{"path": "/", "service": "web", "rate_limit": {"rate": 5}}]}}
+    a, b = named(rec("docker", **base), CONTAINER), named(rec("docker", **other), CONTAINER)
+    assert _labels(a["proxy"])["berth.files"] != _labels(b["proxy"])["berth.files"]
+    assert a["proxy-files"].inputs["envs"] != b["proxy-files"].inputs["envs"]
+    same = named(rec("docker", **base), CONTAINER)
+    assert _labels(a["proxy"])["berth.files"] == _labels(same["proxy"])["berth.files"]
+
+
+def test_the_writer_script_writes_each_file_with_its_mode(dev):
+    init = named(dev, CONTAINER)["db-backup-files"]
+    assert init.inputs["entrypoints"] == ["/bin/sh", "-c"]
+    script = init.inputs["command"][0]
+    assert "set -eu" in script
+    assert re.search(r"chmod 555 /berth-files/0/backup\.sh", script), script
+    assert re.search(r"chmod 444 /berth-files/0/crontab", script), script
+    files = _written_files(dev, "db-backup")
+    assert "pg_dump" in files["/berth/backup.sh"] and "backup.sh" in files["/berth/crontab"]
+
+
+def test_file_directories_never_hide_system_directories_or_data():
+    from berth.components.ir import DataVolume, File, Role, Workload
+    from berth.components.targets.docker import DockerContext, file_dirs
+
+    ctx = DockerContext(prefix="p", internal_network="i", edge_network="e")
+    with pytest.raises(ValueError, match="/etc"):
+        file_dirs(ctx, Workload("w", Role.APP, "a:1", files=(File("f", "/etc/app.conf", "x"),)))
+    with pytest.raises(ValueError, match="/data"):
+        file_dirs(ctx, Workload("w", Role.APP, "a:1", files=(File("f", "/data/app.conf", "x"),),
+                                volumes=(DataVolume("d", "/data"),)))
+    with pytest.raises(ValueError, match="/tmp"):
+        file_dirs(ctx, Workload("w", Role.APP, "a:1", files=(File("f", "/tmp/x/app.conf", "x"),)))
+
+
+def test_large_files_are_split_over_several_variables():
+    """One environment string may hold 128 KiB at most (Linux MAX_ARG_STRLEN)."""
+    from berth.components.ir import File, Role, Workload
+    from berth.components.targets.docker import DockerContext, files_init_args
+
+    ctx = DockerContext(prefix="p", internal_network="i", edge_network="e")
+    big = "x" * 70_000 + "é" * 30_000
+    w = Workload("w", Role.APP, "a:1", files=(File("f", "/opt/app/big.conf", big),))
+    args = files_init_args(ctx, w)
+    env = dict(e.split("=", 1) for e in args["envs"])
+    assert len(env) > 1 and all(len(v.encode()) <= 120_000 for v in env.values())
+    assert "".join(env[k] for k in sorted(env, key=lambda k: (len(k), k))) == big

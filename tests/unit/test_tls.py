@@ -9,7 +9,7 @@ import pytest
 from berth.components.spec import ConfigError
 from berth.record import record
 
-from .support import CONTAINER, K8S_SECRET, STACK, config
+from .support import K8S_SECRET, STACK, config, docker_files
 
 APP = {"image": "ghcr.io/acme/app:1.0.0", "port": 8000}
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
@@ -64,10 +64,9 @@ def test_kubernetes_ingress_certificate_exists(tmp_path, tls, extra, cert, key):
 
 @pytest.mark.parametrize("tls,extra,cert,key", [m[1:] for m in MODES], ids=[m[0] for m in MODES])
 def test_docker_proxy_serves_the_certificate(tmp_path, tls, extra, cert, key):
-    uploads = {u["file"]: u["content"] for u in
-               record(STACK, config=config("docker", domain="shop.example.com", services={"api": APP},
-                                          proxy={"routes": [{"path": "/", "service": "api"}], "tls": tls(tmp_path)},
-                                          **extra)).find(CONTAINER, "proxy").inputs["uploads"]}
+    uploads = docker_files(record(STACK, config=config("docker", domain="shop.example.com", services={"api": APP},
+                                                       proxy={"routes": [{"path": "/", "service": "api"}],
+                                                              "tls": tls(tmp_path)}, **extra)), "proxy")
     assert uploads["/etc/nginx/certs/tls.crt"] == cert
     if key:
         assert uploads["/etc/nginx/certs/tls.key"] == key
