@@ -23,7 +23,16 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 
 from .ir import File, Kind, Port, Probe, Publish, Role, Workload
-from .renderers.nginx import CERT_PATH, HTTP_PORT, HTTPS_PORT, KEY_PATH, ProxyRoute, Upstream, render_nginx_conf
+from .renderers.nginx import (
+    CERT_PATH,
+    HTTP_PORT,
+    HTTPS_PORT,
+    KEY_PATH,
+    ProxyRoute,
+    Upstream,
+    render_nginx_conf,
+    security_headers,
+)
 from .spec import ProxySpec, TlsMode
 
 NGINX_UID = 101  # the nginx-unprivileged image's user
@@ -88,6 +97,28 @@ def proxy_workload(
     )
 
 
+SECURITY_HEADERS = "security-headers"
+CUSTOM_HEADERS = "nginx.ingress.kubernetes.io/custom-headers"
+
+
+def security_headers_manifest(namespace: str, stack: str) -> dict[str, Any]:
+    """The ConfigMap of response headers every Ingress names in ``custom-headers``: the same headers
+    as the Docker proxy's nginx.conf. ingress-nginx sends only headers its controller ConfigMap lists
+    in ``global-allowed-response-headers`` and answers 503 on every path of an Ingress naming another
+    (README: Kubernetes and the ingress controller)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": SECURITY_HEADERS,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": stack, "app.kubernetes.io/managed-by": "berth",
+                       "app.kubernetes.io/component": "proxy"},
+        },
+        "data": security_headers(),
+    }
+
+
 def tls_secret_name(domain: str) -> str:
     """The Secret the Ingresses read their certificate from (cert-manager writes it in mode acme)."""
     return "tls-" + domain.replace(".", "-")
@@ -114,25 +145,32 @@ def ingress_manifests(
     namespace: str, stack: str, spec: ProxySpec, domain: str, backends: Mapping[str, Backend],
     extra: Sequence[ProxyRoute] = (),
 ) -> list[dict[str, Any]]:
-    """One Ingress per distinct rate limit (ingress-nginx limits are per Ingress), same host + TLS."""
-    groups: dict[tuple[Optional[int], int], list[ProxyRoute]] = {}
+    """One Ingress per distinct rate limit and source range (ingress-nginx applies both per
+    Ingress), same host + TLS."""
+    groups: dict[tuple[Optional[int], int, tuple[str, ...]], list[ProxyRoute]] = {}
     for r in proxy_routes(spec, extra):
-        groups.setdefault((r.rate, r.burst), []).append(r)
+        groups.setdefault((r.rate, r.burst, r.allow_from), []).append(r)
     out = []
-    for (rate, burst), routes in sorted(groups.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1])):
+    for (rate, burst, allow_from), routes in sorted(groups.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1], kv[0][2])):
         name = "web" if rate is None else f"web-rl-{rate}-{burst}"
+        if allow_from:
+            # An admin UI limited to some addresses: its own Ingress, named after what it routes to.
+            name += "-" + "-".join(sorted({r.upstream for r in routes}))
         annotations = {
             "nginx.ingress.kubernetes.io/ssl-redirect": "true",
             "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
             "nginx.ingress.kubernetes.io/proxy-body-size": "10m",
-            # No configuration-snippet for headers: ingress-nginx >= 1.9 refuses snippet annotations by
-            # default (they are a privilege escalation); it sends HSTS itself, other headers belong in
-            # the controller's `add-headers` ConfigMap.
+            # The Docker proxy's security headers, from a ConfigMap of this namespace (the only one
+            # ingress-nginx reads for it). Not a configuration-snippet: ingress-nginx >= 1.9 refuses
+            # snippet annotations by default (they are a privilege escalation).
+            CUSTOM_HEADERS: f"{namespace}/{SECURITY_HEADERS}",
         }
         if spec.tls.mode == TlsMode.ACME and not out:
             # One Ingress asks cert-manager for the certificate; the others use the same Secret
             # (several owners of one Certificate conflict).
             annotations["cert-manager.io/cluster-issuer"] = spec.tls.cluster_issuer
+        if allow_from:
+            annotations["nginx.ingress.kubernetes.io/whitelist-source-range"] = ",".join(allow_from)
         if rate:
             annotations["nginx.ingress.kubernetes.io/limit-rps"] = str(rate)
             # ingress-nginx expresses bursts as a multiplier of the rate.
@@ -201,6 +239,8 @@ class Proxy(pulumi.ComponentResource):
         super().__init__("berth:index:Proxy", name, None, opts)
         if target.name == "kubernetes":
             deps = [target.namespace, *depends_on]
+            headers = security_headers_manifest(target.ctx.namespace, target.ctx.stack)
+            deps.append(target.create(headers, "security-headers", self, [target.namespace]))
             if spec.tls.mode != TlsMode.ACME:
                 # Without this Secret the Ingress would name a certificate nothing creates (the
                 # controller then serves its own fake certificate).

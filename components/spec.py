@@ -902,6 +902,10 @@ class MonitoringSpec(_Model):
     retention: Annotated[str, BeforeValidator(_prometheus_duration)] = _field(
         "15d", "How long Prometheus keeps samples.", unit="duration (15d, 2w, 1y; '15 days' → 15d)")
     storage: Size = _field("10Gi", "Prometheus volume size.", unit="Mi/Gi")
+    grafana_allow_from: list[Cidr] = _field(
+        default_factory=list, description="Client addresses that may reach Grafana through the proxy (nginx allow/deny; "
+        "Kubernetes: its own Ingress with whitelist-source-range); empty: anyone (Grafana's login still applies).",
+        unit="CIDRs (10.0.0.0/8, 203.0.113.7/32)")
 
     @field_validator("grafana_path")
     @classmethod
@@ -914,6 +918,9 @@ class MonitoringSpec(_Model):
     def _grafana(self) -> "MonitoringSpec":
         if not self.grafana and "grafana_path" in self.model_fields_set and self.grafana_path:
             raise ValueError("grafana_path is set but grafana is false; remove grafana_path or enable grafana")
+        if self.grafana_allow_from and not (self.grafana and self.grafana_path):
+            raise ValueError("grafana_allow_from is set but Grafana has no route through the proxy; set grafana_path "
+                             "or remove grafana_allow_from")
         return self
 
 
@@ -931,6 +938,10 @@ class LoggingSpec(_Model):
     kibana_image: Image = _field("docker.elastic.co/kibana/kibana:7.17.24", "Kibana image.")
     kibana: bool = _field(True, "Run Kibana.")
     kibana_path: Optional[str] = _field("/kibana", "Route Kibana through the proxy here (no trailing slash).")
+    kibana_allow_from: list[Cidr] = _field(
+        default_factory=list, description="Client addresses that may reach Kibana through the proxy (nginx allow/deny; "
+        "Kubernetes: its own Ingress with whitelist-source-range); empty: anyone (Kibana's login still applies).",
+        unit="CIDRs (10.0.0.0/8, 203.0.113.7/32)")
     heap: JvmSize = _field("512m", "Elasticsearch JVM heap (-Xms/-Xmx); at most half of memory_limit.",
                            unit="JVM size (512m, 1g; 1Gi → 1g)")
     storage: Size = _field("10Gi", "Elasticsearch volume size.", unit="Mi/Gi")
@@ -948,6 +959,9 @@ class LoggingSpec(_Model):
     def _fits(self) -> "LoggingSpec":
         if not self.kibana and "kibana_path" in self.model_fields_set and self.kibana_path:
             raise ValueError("kibana_path is set but kibana is false; remove kibana_path or enable kibana")
+        if self.kibana_allow_from and not (self.kibana and self.kibana_path):
+            raise ValueError("kibana_allow_from is set but Kibana has no route through the proxy; set kibana_path or "
+                             "remove kibana_allow_from")
         if 2 * jvm_mib(self.heap) > memory_mib(self.resources.memory_limit):
             raise ValueError(
                 f"heap {self.heap} is more than half of resources.memory_limit {self.resources.memory_limit}; "

@@ -212,7 +212,7 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
     mon = spec.monitoring if spec.monitoring and spec.monitoring.enabled else None
     grafana_route = None
     if mon and mon.grafana and mon.grafana_path and spec.proxy:
-        grafana_route = ProxyRoute(mon.grafana_path, "grafana")
+        grafana_route = ProxyRoute(mon.grafana_path, "grafana", allow_from=tuple(mon.grafana_allow_from))
     monitoring = None
     if mon:
         apps = [MetricsApp(n, s.metrics.port or s.port, s.metrics.path) for n, s in sorted(spec.services.items()) if s.metrics]
@@ -238,7 +238,7 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
             extra.append(grafana_route)
         if logging and logging.kibana_ready and spec.logging.kibana_path:
             backends["kibana"] = Backend("kibana", KIBANA_PORT)
-            extra.append(ProxyRoute(spec.logging.kibana_path, "kibana"))
+            extra.append(ProxyRoute(spec.logging.kibana_path, "kibana", allow_from=tuple(spec.logging.kibana_allow_from)))
         ready = [r for s in services.values() for r in s.ready] + (monitoring.ready if monitoring else [])
         ready += logging.kibana_ready if logging else []
         known = {s.workload.name: s.workload for s in services.values()}

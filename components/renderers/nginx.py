@@ -34,6 +34,8 @@ class ProxyRoute:
     access_log: bool = True
     cache_static: bool = False
     strip_prefix: bool = False
+    #: Client address ranges allowed (``allow``, then ``deny all``); empty: everyone.
+    allow_from: tuple[str, ...] = ()
 
 
 def _zone(route: ProxyRoute) -> str:
@@ -44,16 +46,23 @@ def _zone(route: ProxyRoute) -> str:
     return f"rl_{slug}_{hashlib.sha256(route.path.encode()).hexdigest()[:6]}"
 
 
+def security_headers(hsts: bool = True) -> dict[str, str]:
+    """The response headers the edge adds, name → value: nginx's ``add_header`` on Docker, the
+    Ingresses' ``custom-headers`` ConfigMap on Kubernetes (``proxy.security_headers_manifest``)."""
+    out = {"Strict-Transport-Security": "max-age=63072000; includeSubDomains"} if hsts else {}
+    out.update({
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+        "Permissions-Policy": "geolocation=(), microphone=(), camera=()",
+    })
+    return out
+
+
 def _security_headers(hsts: bool) -> list[str]:
     # nginx drops every inherited add_header in a block that adds its own, so blocks that add
     # headers repeat this whole list.
-    out = ['add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;'] if hsts else []
-    return out + [
-        'add_header X-Frame-Options "DENY" always;',
-        'add_header X-Content-Type-Options "nosniff" always;',
-        'add_header Referrer-Policy "strict-origin-when-cross-origin" always;',
-        'add_header Permissions-Policy "geolocation=(), microphone=(), camera=()" always;',
-    ]
+    return [f'add_header {name} "{value}" always;' for name, value in security_headers(hsts).items()]
 
 
 def render_nginx_conf(
@@ -165,6 +174,10 @@ def render_nginx_conf(
         if r.rate:
             burst = f" burst={r.burst} nodelay" if r.burst else ""
             w(f"            limit_req zone={_zone(r)}{burst};")
+        for cidr in r.allow_from:
+            w(f"            allow {cidr};")
+        if r.allow_from:
+            w("            deny all;")
         if not r.access_log:
             w("            access_log off;")
         if r.cache_static:
