@@ -210,13 +210,15 @@ def check_running() -> None:
 
     def api_scaled():  # the HPA (min 3) owns replicas of the api Deployment, which declares none
         d = live("deployment", "api")
-        return d["spec"].get("replicas") == 3 and d["status"].get("availableReplicas") == 3
+        want = d["spec"].get("replicas") or 0  # metrics are served: under load the HPA may go above 3
+        return want >= 3 and d["status"].get("availableReplicas") == want
 
     eventually(api_scaled, timeout=180, interval=2, what="HPA scaling api to minReplicas=3")
 
     def all_ready():
         groups = by_app(pods(NAMESPACE))
-        return all(len([p for p in groups.get(name, []) if pod_ready(p)]) == n for name, n in EXPECTED_READY.items())
+        ready = {name: len([p for p in groups.get(name, []) if pod_ready(p)]) for name in EXPECTED_READY}
+        return all(ready[name] >= n if name == "api" else ready[name] == n for name, n in EXPECTED_READY.items())
 
     eventually(all_ready, timeout=180, interval=3, what=f"ready pods {EXPECTED_READY}")
     for p in pods(NAMESPACE):
@@ -374,7 +376,7 @@ def test_rolling_update_by_stack_config_keeps_the_row(prod, item):
         running = [x for x in pods(NAMESPACE, f"app.kubernetes.io/name={name}") if pod_ready(x)]
         assert running and all(x["spec"]["containers"][0]["image"] == IMAGES["app2"] for x in running), name
     assert not old_api & {x["metadata"]["name"] for x in pods(NAMESPACE, "app.kubernetes.io/name=api")}
-    assert live("deployment", "api")["spec"]["replicas"] == 3, "the update took spec.replicas away from the HPA"
+    assert live("deployment", "api")["spec"]["replicas"] >= 3, "the update took spec.replicas away from the HPA"
 
     def version():
         with port_forward(NAMESPACE, "svc/api", 8000) as port:
@@ -438,6 +440,13 @@ def test_backup_then_restore_into_fresh_database(prod, item):
                           "labels": {"app.kubernetes.io/name": "db-fresh", "berth.test/e2e": "true"}},
              "spec": spec}
     kubectl("apply", "-f", "-", input=json.dumps(fresh))
+    # NetworkPolicies are enforced: the namespace denies every connection nothing declared. The
+    # restore job may reach this test database (the stack's own policies admit it to `db` only).
+    admit = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+             "metadata": {"name": f"db-fresh-{suffix}", "namespace": NAMESPACE, "labels": {"berth.test/e2e": "true"}},
+             "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "db-fresh"}}, "policyTypes": ["Ingress"],
+                      "ingress": [{"from": [{"podSelector": {}}], "ports": [{"port": 5432, "protocol": "TCP"}]}]}}
+    kubectl("apply", "-f", "-", input=json.dumps(admit))
     kubectl("-n", NAMESPACE, "wait", "--for=condition=Ready", f"pod/db-fresh-{suffix}", "--timeout=180s", timeout=200)
     ip = live("pod", f"db-fresh-{suffix}")["status"]["podIP"]
     assert psql(f"db-fresh-{suffix}", "SELECT to_regclass('public.items') IS NULL") == "t"
@@ -457,6 +466,7 @@ def test_backup_then_restore_into_fresh_database(prod, item):
     assert "restore done" in _wait_job(f"restore-{suffix}")
     assert psql(f"db-fresh-{suffix}", f"SELECT value FROM items WHERE id = {item['id']}") == item["value"]
     kubectl("-n", NAMESPACE, "delete", "pod", f"db-fresh-{suffix}", "--wait=false")
+    kubectl("-n", NAMESPACE, "delete", "networkpolicy", f"db-fresh-{suffix}", "--wait=false")
     kubectl("-n", NAMESPACE, "delete", "job", f"restore-{suffix}", f"backup-manual-{suffix}", "--wait=false")
 
 
