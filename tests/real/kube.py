@@ -73,6 +73,10 @@ def pods(ns: str, selector: Optional[str] = None) -> list[dict]:
 
 
 def pod_ready(p: dict) -> bool:
+    """Running with every container ready, and not on its way out (a terminating pod stays Ready
+    through its grace period)."""
+    if p["metadata"].get("deletionTimestamp"):
+        return False
     return p["status"].get("phase") == "Running" and all(
         c.get("ready") for c in p["status"].get("containerStatuses") or [{}]
     )

@@ -372,10 +372,17 @@ def test_rolling_update_by_stack_config_keeps_the_row(prod, item):
     assert not replaced, f"an image change replaced resources: {replaced}"
     with kube.ingress_status_standin():
         timed("pulumi up (rolling update testapp 1 -> 2)", p.up)
+    def rolled(name: str) -> bool:
+        # The provider's await has seen the new ReplicaSet available; the old pods may still be in
+        # their termination grace period.
+        live_pods = [x for x in pods(NAMESPACE, f"app.kubernetes.io/name={name}") if not x["metadata"].get("deletionTimestamp")]
+        return bool(live_pods) and all(pod_ready(x) and x["spec"]["containers"][0]["image"] == IMAGES["app2"]
+                                       for x in live_pods)
+
     for name in ("api", "worker", "beat"):
-        running = [x for x in pods(NAMESPACE, f"app.kubernetes.io/name={name}") if pod_ready(x)]
-        assert running and all(x["spec"]["containers"][0]["image"] == IMAGES["app2"] for x in running), name
-    assert not old_api & {x["metadata"]["name"] for x in pods(NAMESPACE, "app.kubernetes.io/name=api")}
+        eventually(lambda: rolled(name), timeout=120, interval=2, what=f"{name} on testapp:2 only")
+    eventually(lambda: not old_api & {x["metadata"]["name"] for x in pods(NAMESPACE, "app.kubernetes.io/name=api")},
+               timeout=120, interval=2, what="the old api pods gone")
     assert live("deployment", "api")["spec"]["replicas"] >= 3, "the update took spec.replicas away from the HPA"
 
     def version():
