@@ -218,6 +218,16 @@ class Deployment:
             force_cleanup(self.client, self.prefix)
 
 
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how `pulumi stack export --show-secrets` marks a secret
+
+
+def plain(value: Any) -> Any:
+    """A value of ``pulumi stack export --show-secrets`` with its secrets unwrapped."""
+    if isinstance(value, dict) and SECRET_SIG in value and "plaintext" in value:
+        return json.loads(value["plaintext"])
+    return value
+
+
 def leftovers(client, prefix: str) -> dict[str, list[str]]:
     f = {"label": f"berth.stack={prefix}"}
     return {
