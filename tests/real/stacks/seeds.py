@@ -71,7 +71,15 @@ def seed_config(example: str, stack: str, *, docker_host: str, bind_address: str
     """The example's stack config with the local test images, free host ports on ``bind_address``
     and ``berth:docker.host`` = ``docker_host``. ``commands`` replaces a service's command where the
     seed's command is the team's image's own (``npx prisma ...``, ``python -m bot``)."""
-    cfg = copy.deepcopy(example_config(example, stack))
+    return seed_config_from(example_config(example, stack), example, stack, docker_host=docker_host,
+                            bind_address=bind_address, commands=commands, app_image=app_image)
+
+
+def seed_config_from(raw: dict[str, Any], example: str, stack: str, *, docker_host: str,
+                     bind_address: str = "127.0.0.1", commands: Optional[dict[str, list[str]]] = None,
+                     app_image: str = APP_IMAGE) -> dict[str, Any]:
+    """``seed_config`` of a stack config already read (and changed by the test, e.g. a CI variant)."""
+    cfg = copy.deepcopy(raw)
     if cfg.get("berth:target") != "docker":
         raise ValueError(f"{example}/{stack}: not a Docker stack")
     cfg.setdefault("berth:docker", {})["host"] = docker_host
