@@ -98,13 +98,39 @@ def _generated_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str,
 
 
 KNOWN_PACKAGES = ("docker:", "kubernetes:", "random:", "tls:", "pulumi:providers:")
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 
-def _make_mocks():
+def referenced_outputs(config: Any) -> dict[str, set[str]]:
+    """Every ``{from_stack: S, output: O}`` in the stack config, as ``{S: {O, ...}}``: the outputs a
+    StackReference is asked for (``secret_env``), which the mocks answer with placeholders."""
+    found: dict[str, set[str]] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("from_stack"), str) and isinstance(value.get("output"), str):
+                found.setdefault(value["from_stack"], set()).add(value["output"])
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(config)
+    return found
+
+
+def _make_mocks(stack_outputs: Optional[dict[str, set[str]]] = None):
     import pulumi
 
     class RecordingMocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+            if args.typ == STACK_REFERENCE:
+                # Another stack's outputs are not here: each one asked for is a named placeholder.
+                stack = args.inputs.get("name") or args.name
+                names = sorted((stack_outputs or {}).get(stack, ()))
+                outs = {o: placeholder("stack-output", f"{stack}:{o}") for o in names}
+                return f"{args.name}-id", {"name": stack, "outputs": outs, "secretOutputNames": names}
             if args.custom and not args.typ.startswith(KNOWN_PACKAGES):
                 raise RuntimeError(f"recording mocks: unexpected resource type {args.typ}")
             outputs = {**args.inputs, **_generated_outputs(args.typ, args.name, args.inputs)}
@@ -229,7 +255,7 @@ def record(
         outputs: dict[str, Any] = {}
         flat = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in cfg.items()}
         pulumi.runtime.set_all_config(flat, [k for k in cfg if k == "berth:secrets"])
-        mocks = _make_mocks()
+        mocks = _make_mocks(referenced_outputs(cfg))
         pulumi.runtime.set_mocks(mocks, project, stack, preview=False, monitor=_make_monitor(mocks, resources, outputs))
         from pulumi.runtime.settings import SETTINGS
 

@@ -12,7 +12,7 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 
 from .ir import Kind, Port, Probe, Role, Scaling, SecretValue, Workload
-from .spec import GeneratedSecret, ServiceSpec
+from .spec import NAMESPACE, ConfigError, GeneratedSecret, ServiceSpec, StackSecret
 
 DEFAULT_URL_VAR = {"postgres": "DATABASE_URL", "mongodb": "MONGODB_URI", "redis": "REDIS_URL",
                    "rabbitmq": "AMQP_URL", "neo4j": "NEO4J_URI"}
@@ -117,8 +117,24 @@ def service_workload(
     )
 
 
+def stack_output_value(outputs: Mapping[str, object], key: str, ref: StackSecret) -> str:
+    """The referenced stack's output ``ref.output``, or a ConfigError naming ``key`` (pure)."""
+    value = outputs.get(ref.output)
+    if value is None:
+        have = ", ".join(sorted(outputs)) or "none"
+        raise ConfigError([
+            f"{key} = {{from_stack: {ref.from_stack}, output: {ref.output}}}: stack {ref.from_stack!r} has no output "
+            f"{ref.output!r} (its outputs: {have}); export it there (secret_env: {{VAR: {{generate: true, export: "
+            f"{ref.output}}}}}) and `pulumi up` that stack first, or fix the name"])
+    if not isinstance(value, str):
+        raise ConfigError([f"{key}: output {ref.output!r} of stack {ref.from_stack!r} is not a string; "
+                           "reference a string output"])
+    return value
+
+
 class AppService(pulumi.ComponentResource):
-    """An application: a web app, worker, scheduler or bot. Output: ``host`` and ``url`` when it has a port."""
+    """An application: a web app, worker, scheduler or bot. Output: ``host`` and ``url`` when it has a port;
+    ``exports``: the secret values its ``secret_env`` exports (stack output name → secret value)."""
 
     def __init__(
         self,
@@ -135,6 +151,7 @@ class AppService(pulumi.ComponentResource):
         import pulumi_random as random
 
         values: dict[str, pulumi.Input[str]] = {}
+        self.exports: dict[str, pulumi.Output[str]] = {}
         for var, ref in sorted(spec.secret_env.items()):
             if isinstance(ref, GeneratedSecret):
                 values[var] = random.RandomPassword(
@@ -142,6 +159,16 @@ class AppService(pulumi.ComponentResource):
                     f"{name}-env-{var}", length=ref.length, special=False,
                     opts=pulumi.ResourceOptions(parent=self),
                 ).result
+                if ref.export:
+                    self.exports[ref.export] = pulumi.Output.secret(values[var])
+            elif isinstance(ref, StackSecret):
+                # Read from the other stack's state at every preview and up: a new value there
+                # reaches this stack on its next `pulumi up`.
+                stack = pulumi.StackReference(f"{name}-env-{var}", stack_name=ref.from_stack,
+                                              opts=pulumi.ResourceOptions(parent=self))
+                key = f"{NAMESPACE}:services.{name}.secret_env.{var}"
+                values[var] = pulumi.Output.secret(
+                    stack.outputs.apply(lambda outs, key=key, ref=ref: stack_output_value(outs or {}, key, ref)))
             else:
                 values[var] = pulumi.Output.secret(config_secrets[ref])
         self.workload = service_workload(name, spec, connections, values, allow_from)

@@ -538,11 +538,31 @@ class Autoscale(_Model):
         return self
 
 
+OUTPUT_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
 class GeneratedSecret(_Model):
     """A secret generated per stack with pulumi-random and kept secret."""
 
     generate: Literal[True] = _field(True, "Generate the value (pulumi-random).")
     length: int = _field(32, "Length of the generated value.", unit="characters", ge=16, le=128)
+    export: Optional[Annotated[str, _matching(OUTPUT_NAME, "must be a stack output name such as mcp_api_key "
+                                              "(letters, digits, _)")]] = _field(
+        None, "Also export the value as this stack output (a secret), for another stack's from_stack.")
+
+
+class StackSecret(_Model):
+    """A secret another stack exports (a Pulumi StackReference): one value shared by two stacks,
+    e.g. the API key an app on one host accepts and a client on another host sends."""
+
+    from_stack: Annotated[str, _matching(r"^[^/\s]+/[^/\s]+/[^/\s]+$", "must name a stack as "
+                                         "<organization>/<project>/<stack> (with the local file backend: "
+                                         "organization/<project>/<stack>)")] = _field(
+        ..., "The stack that exports the value: <organization>/<project>/<stack>; with `pulumi login --local`, "
+        "organization/<project>/<stack>.")
+    output: Annotated[str, _matching(OUTPUT_NAME, "must be a stack output name such as mcp_api_key "
+                                     "(letters, digits, _)")] = _field(
+        ..., "The output's name in that stack (exported there with secret_env: {VAR: {generate: true, export: NAME}}).")
 
 
 class Metrics(_Model):
@@ -694,9 +714,10 @@ class ServiceSpec(_Model):
     autoscale: Optional[Autoscale] = _field(None, "Scale between min and max (Kubernetes HPA; Docker runs min); "
                                             "not with replicas.")
     env: TextMap = _field(default_factory=dict, description="Plain environment variables.")
-    secret_env: dict[str, Union[str, GeneratedSecret]] = _field(
+    secret_env: dict[str, Union[str, GeneratedSecret, StackSecret]] = _field(
         default_factory=dict,
-        description="Env from secrets: VAR: a name in berth:secrets, or VAR: {generate: true}.",
+        description="Env from secrets: VAR: a name in berth:secrets, VAR: {generate: true} (+ export: OUTPUT to "
+                    "share it), or VAR: {from_stack: org/project/stack, output: OUTPUT} (another stack's export).",
     )
     uses: Union[list[str], dict[str, str]] = _field(
         default_factory=list,
@@ -1292,6 +1313,11 @@ def _check_names(spec: StackSpec, problems: list[str]) -> None:
                 )
 
 
+#: The outputs Berth's program exports itself (components/stack.py): a secret's ``export`` may not take them.
+STACK_OUTPUTS = frozenset({"target", "databases", "caches", "brokers", "graphs", "services", "url",
+                           "grafana_admin_password"})
+
+
 def _missing_secret(key: str, ref: str, example: str = "<value>") -> str:
     return (f"{key}: secret {ref!r} is missing; set it with "
             f"`pulumi config set --secret --path '{NAMESPACE}:secrets.{ref}' {example}`")
@@ -1301,6 +1327,7 @@ def _check_references(spec: StackSpec, problems: list[str]) -> None:
     stores = {**{n: d.engine.value for n, d in spec.databases.items()}, **{n: "redis" for n in spec.caches}}
     stores.update({n: "rabbitmq" for n in spec.brokers})
     stores.update({n: "neo4j" for n in spec.graphs})
+    exported: dict[str, str] = {}
     for sname, svc in spec.services.items():
         key = f"{NAMESPACE}:services.{sname}"
         used = list(svc.uses) if isinstance(svc.uses, list) else list(svc.uses.keys())
@@ -1332,6 +1359,15 @@ def _check_references(spec: StackSpec, problems: list[str]) -> None:
                 problems.append(f"{key}.secret_env: {var!r} is not a valid variable name")
             if isinstance(ref, str) and ref not in spec.secrets:
                 problems.append(_missing_secret(f"{key}.secret_env.{var}", ref) + " or use {generate: true}")
+            if isinstance(ref, GeneratedSecret) and ref.export:
+                where = f"{key}.secret_env.{var}.export"
+                if ref.export in STACK_OUTPUTS:
+                    problems.append(f"{where} = {ref.export!r}: Berth exports {ref.export!r} itself; pick another name")
+                elif ref.export in exported:
+                    problems.append(f"{where} = {ref.export!r}: also exported by {exported[ref.export]}; "
+                                    "give each export its own name")
+                else:
+                    exported[ref.export] = f"{key}.secret_env.{var}"
         clash = set(svc.env) & set(svc.secret_env)
         for var in sorted(clash):
             problems.append(f"{key}.env.{var}: also set in secret_env; keep only one")
@@ -1480,7 +1516,7 @@ _FIXES = {
     "model_type": "use a mapping of settings",
     "string_pattern_mismatch": "fix the value",
 }
-_BRANCHES = ("list[str]", "dict[str,str]", "GeneratedSecret", "str", "function-before[_text_list(), list[str]]",
+_BRANCHES = ("list[str]", "dict[str,str]", "GeneratedSecret", "StackSecret", "str", "function-before[_text_list(), list[str]]",
              "function-before[_text_map(), dict[str,str]]")
 
 

@@ -205,6 +205,8 @@ def build(spec: StackSpec, prefix: str) -> dict[str, Any]:
         **({"graphs": {n: {"host": g.host, "uri": g.uri} for n, g in graphs.items()}} if graphs else {}),
         "services": {n: getattr(s, "url", s.host) for n, s in services.items()},
     }
+    for s in services.values():
+        outputs.update(s.exports)  # secrets shared with other stacks (secret_env ... export)
     for n, d in dbs.items():
         if spec.databases[n].replica:
             outputs["databases"][n]["replica_url"] = d.replica_url
