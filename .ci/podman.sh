@@ -7,6 +7,10 @@
 #   bash .ci/podman.sh status    # exit 0 if the socket answers /_ping
 #   bash .ci/podman.sh dns-check IMAGE   # fail fast unless container names resolve (on every network)
 #   bash .ci/podman.sh healthd start|stop  # run health checks as Docker would (see cmd_healthd)
+#   bash .ci/podman.sh start2 [IMAGE...]   # a SECOND Docker API with its own storage (a second "host"),
+#                                          # the images copied into it, its health-check loop and the
+#                                          # cross-host address; prints `export BERTH_DOCKER_HOST2=...`
+#   bash .ci/podman.sh stop2               # stops all of that
 #   eval "$(bash .ci/podman.sh start)"   # sets DOCKER_HOST in the calling shell
 #
 # Settings follow shared/REAL-TARGETS.md: runc, cgroupfs, file events logger, vfs storage,
@@ -37,8 +41,8 @@ cmd_install() {
   # netavark + aardvark-dns: with --no-install-recommends Podman 4.3 falls back to CNI, which has no
   # container name resolution (and the dnsname plugin resolves on one network only).
   # iptables: netavark sets up its bridges' NAT and firewall rules with it ("netavark: No such file or
-  # directory" on the first container otherwise).
-  local pkgs=(podman runc netavark aardvark-dns iptables mmdebstrap uidmap curl ca-certificates)
+  # directory" on the first container otherwise). iproute2: `ip`, for start2's cross-host address.
+  local pkgs=(podman runc netavark aardvark-dns iptables iproute2 mmdebstrap uidmap curl ca-certificates)
   local missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -152,13 +156,14 @@ HEALTHD_PID="$RUN_DIR/healthd.pid"
 
 healthd_loop() {
   local round=0 id
+  # "$@": podman's global options of the storage to watch (none: the default one; --root/--runroot: start2's).
   while true; do
-    for id in $(podman ps -q --filter health=starting 2>/dev/null); do
-      podman healthcheck run "$id" >/dev/null 2>&1 &
+    for id in $(podman "$@" ps -q --filter health=starting 2>/dev/null); do
+      podman "$@" healthcheck run "$id" >/dev/null 2>&1 &
     done
     if [ $((round % 8)) -eq 0 ]; then
-      for id in $(podman ps -q --filter health=healthy --filter health=unhealthy 2>/dev/null); do
-        podman healthcheck run "$id" >/dev/null 2>&1 &
+      for id in $(podman "$@" ps -q --filter health=healthy --filter health=unhealthy 2>/dev/null); do
+        podman "$@" healthcheck run "$id" >/dev/null 2>&1 &
       done
     fi
     wait
@@ -186,6 +191,79 @@ cmd_healthd() {
   esac
 }
 
+# A second Docker API on this machine, standing in for a second host (Flow Masters' distributed
+# topology: the app on one host, the MCP server on another). Its own storage (--root/--runroot), so its
+# containers, volumes and images are not the first service's; networks are defined in the machine's
+# one netavark config (a separate one would hand both services the same subnets and bridge names in
+# this one network namespace). Images are copied in from the first storage (no registry here).
+# The hosts reach each other like two servers on one LAN: BERTH_XHOST_ADDR, an address on a bridge
+# interface of this machine (no traffic leaves it), where the first host publishes its proxy; the
+# second host's containers reach it through their network's gateway.
+RUN_DIR2="${BERTH_PODMAN2_RUN_DIR:-/run/berth-podman2}"
+SOCK2="$RUN_DIR2/podman.sock"
+ROOT2="${BERTH_PODMAN2_ROOT:-/var/lib/berth-podman2}"
+PODMAN2=(--root "$ROOT2/storage" --runroot "$RUN_DIR2/runroot")
+XHOST_IF="berth-xhost"
+XHOST_ADDR="${BERTH_XHOST_ADDR:-10.231.0.1}"
+STORAGE2_IMAGES=(localhost/berth-testapp:1 localhost/berth-nginx:1)
+
+ping2_ok() {
+  curl -fsS --max-time 2 --unix-socket "$SOCK2" http://d/_ping >/dev/null 2>&1
+}
+
+cmd_start2() {
+  command -v podman >/dev/null || { log "podman missing: run 'bash .ci/podman.sh install' first"; exit 1; }
+  as_root mkdir -p "$RUN_DIR2" "$ROOT2"
+  local images=("$@") img
+  [ "${#images[@]}" -gt 0 ] || images=("${STORAGE2_IMAGES[@]}")
+  for img in "${images[@]}"; do
+    # Copied when missing or different from the first storage's (a rebuilt test image).
+    if [ "$(podman "${PODMAN2[@]}" image inspect --format '{{.Id}}' "$img" 2>/dev/null)" != \
+         "$(podman image inspect --format '{{.Id}}' "$img")" ]; then
+      log "copying $img into the second storage"
+      podman save "$img" | podman "${PODMAN2[@]}" load -q >&2
+    fi
+  done
+  if [ -f "$RUN_DIR2/podman.pid" ] && kill -0 "$(cat "$RUN_DIR2/podman.pid")" 2>/dev/null && ping2_ok; then
+    log "second service already running (pid $(cat "$RUN_DIR2/podman.pid"))"
+  else
+    rm -f "$SOCK2"
+    setsid podman "${PODMAN2[@]}" system service --time=0 "unix://$SOCK2" >>"$RUN_DIR2/podman.log" 2>&1 </dev/null &
+    echo $! >"$RUN_DIR2/podman.pid"
+    local _
+    for _ in $(seq 1 100); do ping2_ok && break; sleep 0.2; done
+    ping2_ok || { log "second socket $SOCK2 did not answer in 20 s; log:"; tail -20 "$RUN_DIR2/podman.log" >&2; exit 1; }
+    log "second service started (pid $(cat "$RUN_DIR2/podman.pid")), storage $ROOT2"
+  fi
+  if [ -f "$RUN_DIR2/healthd.pid" ] && kill -0 "$(cat "$RUN_DIR2/healthd.pid")" 2>/dev/null; then
+    :
+  else
+    setsid bash "$0" healthd-loop "${PODMAN2[@]}" >>"$RUN_DIR2/healthd.log" 2>&1 </dev/null &
+    echo $! >"$RUN_DIR2/healthd.pid"
+    log "second health-check loop started (pid $!)"
+  fi
+  if ! ip -4 addr show dev "$XHOST_IF" 2>/dev/null | grep -q "inet $XHOST_ADDR/"; then
+    ip link show "$XHOST_IF" >/dev/null 2>&1 || as_root ip link add "$XHOST_IF" type bridge
+    as_root ip addr add "$XHOST_ADDR/32" dev "$XHOST_IF"
+    as_root ip link set "$XHOST_IF" up
+    log "cross-host address $XHOST_ADDR on $XHOST_IF"
+  fi
+  echo "export BERTH_DOCKER_HOST2=unix://$SOCK2 BERTH_XHOST_ADDR=$XHOST_ADDR"
+}
+
+cmd_stop2() {
+  local f pid
+  for f in "$RUN_DIR2/healthd.pid" "$RUN_DIR2/podman.pid"; do
+    [ -f "$f" ] || continue
+    pid="$(cat "$f")"
+    kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+    rm -f "$f"
+  done
+  rm -f "$SOCK2"
+  ip link show "$XHOST_IF" >/dev/null 2>&1 && as_root ip link del "$XHOST_IF"
+  log "second service stopped"
+}
+
 cmd_status() {
   if ping_ok; then echo "running: unix://$SOCK"; else echo "not answering: unix://$SOCK"; exit 1; fi
 }
@@ -197,6 +275,8 @@ case "${1:-}" in
   status) cmd_status ;;
   dns-check) shift; cmd_dns_check "$@" ;;
   healthd) shift; cmd_healthd "$@" ;;
-  healthd-loop) healthd_loop ;;
-  *) echo "usage: $0 install|start|stop|status|dns-check IMAGE" >&2; exit 2 ;;
+  healthd-loop) shift; healthd_loop "$@" ;;
+  start2) shift; cmd_start2 "$@" ;;
+  stop2) cmd_stop2 ;;
+  *) echo "usage: $0 install|start|stop|status|dns-check IMAGE|healthd start|stop|start2 [IMAGE...]|stop2" >&2; exit 2 ;;
 esac
