@@ -170,9 +170,29 @@ def _file_vars(i: int, f: File) -> list[tuple[str, pulumi.Input[str]]]:
     return [(f"BERTH_FILE_{i}" if j == 0 else f"BERTH_FILE_{i}_{j}", part) for j, part in enumerate(parts)]
 
 
+#: Plain file content up to this size is written by the script itself (a here-document), so it is
+#: known at preview time and shown in `pulumi preview --diff`; longer or secret content travels in
+#: the environment. One argument may hold 128 KiB (MAX_ARG_STRLEN).
+INLINE_MAX = 60_000
+
+
+def _inline(f: File) -> bool:
+    return not f.secret and isinstance(f.content, str) and len(f.content.encode()) <= INLINE_MAX
+
+
+def _heredoc(content: str, target: str) -> str:
+    """Shell that writes ``content`` to ``target`` byte for byte, quoted (no expansion)."""
+    delim = "BERTH_EOF_" + hashlib.sha256(content.encode()).hexdigest()[:12]
+    if content.endswith("\n") or not content:
+        return f"cat > {target} <<'{delim}'\n{content}{delim}" if content else f": > {target}"
+    # $(...) drops trailing newlines, and this content has none.
+    return f"printf '%s' \"$(cat <<'{delim}'\n{content}\n{delim}\n)\" > {target}"
+
+
 def files_script(dirs: list[FileDir]) -> tuple[str, list[tuple[str, pulumi.Input[str], bool, str]]]:
     """The files container's shell script and its variables (name, value, secret, workload path).
-    Each directory is emptied first, so a file no longer generated does not linger."""
+    Each directory is emptied first, so a file no longer generated does not linger. Plain files are
+    written by the script itself (visible and known in a preview); secret ones come from variables."""
     lines = ["set -eu"]
     variables: list[tuple[str, pulumi.Input[str], bool, str]] = []
     i = 0
@@ -180,11 +200,14 @@ def files_script(dirs: list[FileDir]) -> tuple[str, list[tuple[str, pulumi.Input
         mount = f"{FILES_MOUNT}/{n}"
         lines.append(f"rm -f {mount}/* {mount}/.[!.]*")
         for f in d.files:
-            pairs = _file_vars(i, f)
-            variables += [(name, value, f.secret, f.path) for name, value in pairs]
             target = shlex.quote(f"{mount}/{posixpath.basename(f.path)}")
-            refs = " ".join(f'"${name}"' for name, _ in pairs)
-            lines.append(f"printf '%s' {refs} > {target}")
+            if _inline(f):
+                lines.append(_heredoc(f.content, target))  # type: ignore[arg-type]
+            else:
+                pairs = _file_vars(i, f)
+                variables += [(name, value, f.secret, f.path) for name, value in pairs]
+                refs = " ".join(f'"${name}"' for name, _ in pairs)
+                lines.append(f"printf '%s' {refs} > {target}")
             lines.append(f"chmod {f.mode:o} {target}")
             i += 1
     return "\n".join(lines) + "\n", variables

@@ -75,20 +75,33 @@ def pod_templates(recording: Recording) -> list[tuple[str, dict[str, Any]]]:
 
 def docker_files(recording: Recording, container: str) -> dict[str, str]:
     """The generated files a Docker container reads (path → content): what its one-shot files
-    container ``<container>-files`` writes into the volumes it mounts (``berth.file.N`` labels name
-    the path of variable ``BERTH_FILE_N``, split as ``BERTH_FILE_N_1``... when long)."""
+    container ``<container>-files`` writes into the volumes it mounts. Its script is run for real
+    (``sh``, with its environment) into a temporary directory standing for those volumes, so the
+    content is byte for byte what the container would write."""
+    import os
+    import subprocess
+    import tempfile
+
+    from berth.components.targets.docker import FILES_MOUNT
+
     try:
         writer = recording.find(CONTAINER, f"{container}-files")
     except KeyError:
         return {}
-    env = env_map(writer)
-    labels = {x["label"]: x["value"] for x in writer.inputs["labels"]}
-    out = {}
-    for key, path in labels.items():
-        if key.startswith("berth.file."):
-            n = key.rsplit(".", 1)[1]
-            parts = [env[f"BERTH_FILE_{n}"]]
-            while f"BERTH_FILE_{n}_{len(parts)}" in env:
-                parts.append(env[f"BERTH_FILE_{n}_{len(parts)}"])
-            out[path] = "".join(parts)
+    workload = recording.find(CONTAINER, container)
+    at = {v["volumeName"]: v["containerPath"] for v in workload.inputs.get("volumes", [])}
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = {}
+        for v in writer.inputs["volumes"]:
+            local = os.path.join(tmp, v["containerPath"].rsplit("/", 1)[1])
+            os.makedirs(local)
+            dirs[local] = at[v["volumeName"]]
+        script = writer.inputs["command"][0].replace(f"{FILES_MOUNT}/", f"{tmp}/")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env_map(writer)}
+        subprocess.run(["sh", "-c", script], env=env, check=True)
+        out = {}
+        for local, path in dirs.items():
+            for name in os.listdir(local):
+                with open(os.path.join(local, name), encoding="utf-8") as f:
+                    out[f"{path}/{name}"] = f.read()
     return out

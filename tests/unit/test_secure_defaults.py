@@ -111,19 +111,22 @@ def _labels(c) -> dict[str, str]:
 
 
 def _written_files(recording, workload: str) -> dict[str, str]:
-    """What the one-shot files container of ``workload`` writes: workload path → content."""
-    from .support import env_map
+    """What the one-shot files container of ``workload`` writes: workload path → content (its script
+    run for real, see tests/unit/support.py)."""
+    from .support import docker_files
 
-    init = named(recording, CONTAINER)[f"{workload}-files"]
-    env, labels = env_map(init), _labels(init)
-    out = {}
-    for key, path in labels.items():
-        if key.startswith("berth.file."):
-            i = key.rsplit(".", 1)[1]
-            chunks = sorted((k for k in env if k == f"BERTH_FILE_{i}" or k.startswith(f"BERTH_FILE_{i}_")),
-                            key=lambda k: int(k.rsplit("_", 1)[1]) if k.count("_") == 3 else 0)
-            out[path] = "".join(env[k] for k in chunks)
-    return out
+    return docker_files(recording, workload)
+
+
+def test_plain_files_are_in_the_writers_script_and_secret_ones_in_its_secret_env(dev):
+    """A plain generated file (nginx.conf, the backup script) is written by the script itself: known
+    at preview and shown in `pulumi preview --diff`, and the policy pack can read it. A secret one
+    (the TLS key) travels in the writer's environment, a secret."""
+    init = named(dev, CONTAINER)["proxy-files"]
+    script = init.inputs["command"][0]
+    assert "ssl_certificate /etc/nginx/certs/tls.crt;" in script and "<<berth:" not in script
+    backup = named(dev, CONTAINER)["db-backup-files"].inputs["command"][0]
+    assert "pg_dump" in backup and "supercronic" not in backup or "backup.sh" in backup
 
 
 @pytest.fixture(scope="module")
@@ -180,14 +183,14 @@ def test_a_secret_file_stays_secret_and_its_env_is_vouched_for(dev):
 
 
 def test_a_file_change_rewrites_the_files_and_replaces_the_workload():
-    """Labels and env are create-only on a Docker container: a changed file replaces the writer
-    (it runs again) and, through the content hash label, the workload that reads it."""
+    """Labels, command and env are create-only on a Docker container: a changed file replaces the
+    writer (it runs again) and, through the content hash label, the workload that reads it."""
     base = {"services": {"web": {"image": APP, "port": 8000}},
             "proxy": {"routes": [{"path": "/", "service": "web"}]}}
     other = {**base, "proxy": {"routes": [{"path": "/", "service": "web", "rate_limit": {"rate": 5}}]}}
     a, b = named(rec("docker", **base), CONTAINER), named(rec("docker", **other), CONTAINER)
     assert _labels(a["proxy"])["berth.files"] != _labels(b["proxy"])["berth.files"]
-    assert a["proxy-files"].inputs["envs"] != b["proxy-files"].inputs["envs"]
+    assert a["proxy-files"].inputs["command"] != b["proxy-files"].inputs["command"]  # nginx.conf is in the script
     same = named(rec("docker", **base), CONTAINER)
     assert _labels(a["proxy"])["berth.files"] == _labels(same["proxy"])["berth.files"]
 
