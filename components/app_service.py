@@ -89,7 +89,7 @@ def service_workload(
     scaling = None
     if spec.autoscale:
         a = spec.autoscale
-        scaling = Scaling(min=a.min, max=a.max, cpu=a.cpu, memory=a.memory)
+        scaling = Scaling(min=a.min, max=a.max, cpu=a.cpu, memory=a.memory, scale_down_after=a.scale_down_after)
     labels = {}
     if spec.metrics:
         labels["berth.dev/metrics-path"] = spec.metrics.path.strip("/").replace("/", "_") or "root"

@@ -108,6 +108,8 @@ class Scaling:
     max: int
     cpu: Optional[int] = 70
     memory: Optional[int] = None
+    #: Seconds of low load before scaling down (Kubernetes' default: 300).
+    scale_down_after: int = 300
 
 
 @dataclass(frozen=True)

@@ -530,6 +530,9 @@ class Autoscale(_Model):
                                     ge=1, le=100)
     memory: Optional[Percent] = _field(None, "Target average memory utilisation of the request.",
                                        unit="percent (80, 80%)", ge=1, le=100)
+    scale_down_after: Seconds = _field(
+        300, "How long the load must stay low before replicas are removed (the HPA's scale-down "
+        "stabilization window; Kubernetes' own default).", unit="seconds (5m, 90s, 300)", ge=0, le=3600)
 
     @model_validator(mode="after")
     def _range(self) -> "Autoscale":

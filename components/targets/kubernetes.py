@@ -282,6 +282,10 @@ def hpa_manifest(ctx: KubeContext, w: Workload) -> Optional[dict[str, Any]]:
             "minReplicas": w.scaling.min,
             "maxReplicas": w.scaling.max,
             "metrics": metrics,
+            # Only when it differs from Kubernetes' default: the API server fills in the rest of
+            # `behavior` itself, and a declared default would be one more field to diff.
+            **({"behavior": {"scaleDown": {"stabilizationWindowSeconds": w.scaling.scale_down_after}}}
+               if w.scaling.scale_down_after != 300 else {}),
         },
     }
 

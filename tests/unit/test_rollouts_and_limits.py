@@ -10,7 +10,7 @@ from berth.components.ir import Role, Workload
 from berth.components.spec import ConfigError
 from berth.components.targets.docker import docker_cpus
 
-from .support import DEPLOYMENT, STACK, config, named
+from .support import DEPLOYMENT, HPA, STACK, config, named, rec
 
 APP = "ghcr.io/acme/app:1.0.0"
 
@@ -150,3 +150,16 @@ def test_network_policies_never_declare_empty_rule_lists(recorded):
             assert p.inputs["spec"].get(key, None) != [], (p.name, key)
     deny = next(p for p in pols if p.name == "default-deny")
     assert deny.inputs["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def test_autoscale_scale_down_after_sets_the_hpa_stabilization_window_only_when_asked():
+    from berth.components.spec import ConfigError
+
+    svc = {"image": "app:1.0", "port": 8000}
+    default = rec("kubernetes", services={"api": {**svc, "autoscale": {"min": 2, "max": 4}}})
+    hpa = named(default, HPA)["api-hpa"].inputs["spec"]
+    assert "behavior" not in hpa  # Kubernetes' own 300 s: nothing declared, nothing to diff
+    fast = rec("kubernetes", services={"api": {**svc, "autoscale": {"min": 2, "max": 4, "scale_down_after": "1m"}}})
+    assert named(fast, HPA)["api-hpa"].inputs["spec"]["behavior"] == {"scaleDown": {"stabilizationWindowSeconds": 60}}
+    with pytest.raises(ConfigError, match="scale_down_after"):
+        rec("kubernetes", services={"api": {**svc, "autoscale": {"min": 2, "max": 4, "scale_down_after": "2h"}}})
