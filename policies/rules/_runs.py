@@ -261,6 +261,15 @@ def docker_run(r, index: StackIndex, evidence=DOCKER_EVIDENCE) -> Run:
     run = Run(r, "docker", "Container", props.get("name") if isinstance(props.get("name"), str) else r.name, "",
               props, argv=_strings(props.get("entrypoints")) + _strings(props.get("command")))
     run.env = {k: v for k, v in docker_envs(props) if isinstance(v, str)}
+    # Berth mirrors each plain variable into a label `berth.env.NAME` = "NAME=value". At preview a
+    # list with one generated secret in it is unknown as a whole (seen with the real engine), while
+    # the labels are known: they stand in for the plain variables the env list would show.
+    for item in as_list(props.get("labels")):
+        if isinstance(item, dict) and str(item.get("label", "")).startswith("berth.env."):
+            value = item.get("value")
+            if isinstance(value, str) and "=" in value:
+                k, v = value.split("=", 1)
+                run.env.setdefault(k, v)
     for source in evidence:
         source(run, index)
     return run

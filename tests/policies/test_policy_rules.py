@@ -646,6 +646,18 @@ def test_backup_script_in_a_volume_written_by_a_one_shot_docker_container():
     assert _stack_messages("stack_database_has_backup", rs)
 
 
+def test_backup_host_from_the_plain_env_labels_when_the_env_list_is_unknown_at_preview():
+    """At preview the real engine sends an env list holding one generated password as unknown (it
+    is absent from the inputs); Berth's `berth.env.NAME` labels still carry the plain variables."""
+    rs = docker_stack()
+    sched = find(rs, "db-backup")["inputs"]
+    env = dict(e.split("=", 1) for e in sched.pop("envs"))
+    assert _stack_messages("stack_database_has_backup", rs), "no host: not a schedule of this database"
+    sched["labels"] = [*sched.get("labels", []), *({"label": f"berth.env.{k}", "value": f"{k}={v}"}
+                                                    for k, v in env.items() if "PASSWORD" not in k)]
+    assert _stack_messages("stack_database_has_backup", rs) == []
+
+
 @pytest.mark.parametrize("how", ["secret volume", "projected volume", "inline command", "connection URI",
                                  "deployment cron loop"])
 def test_backup_found_whichever_way_the_dump_reaches_the_cronjob(how):
