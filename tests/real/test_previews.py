@@ -4,8 +4,9 @@ real targets — what the PR-preview workflow runs — and the PR comment render
 Each stack file (the project's ``Pulumi.dev.yaml``/``Pulumi.prod.yaml`` and every
 ``examples/*/Pulumi.*.yaml``) is previewed in a copy of its project with one CI override: a Docker
 stack that deploys to an ``ssh://`` host previews against this machine's Podman API instead (the
-docker provider connects already in ``Configure``), a Kubernetes stack against the test cluster.
-Nothing else of the stack changes; no certificate or key file is on this runner.
+docker provider connects already in ``Configure``), a Kubernetes stack against the test cluster, and a
+stack that reads another stack's outputs (a StackReference) against a stand-in of that stack holding
+only those outputs. Nothing else of the stack changes; no certificate or key file is on this runner.
 
 A preview must succeed with no error diagnostic and no mandatory policy violation: that also catches
 what mocks hide (output-only fields read at preview time, provider-side validation, SSA dry runs).
@@ -63,6 +64,25 @@ def ci_copy(stack_file: Path, dest: Path) -> tuple[Path, str, dict]:
     return dest, stack, config
 
 
+def stand_in_referenced_stacks(p: Pulumi, config: dict) -> None:
+    """CI override for a stack that reads another stack's outputs (``secret_env: {VAR: {from_stack,
+    output}}``, a StackReference): the referenced stack is created in the same state backend with
+    only those outputs (``pulumi stack import``), as if it had been deployed first."""
+    from berth.record import referenced_outputs
+
+    for ref, outputs in referenced_outputs(config).items():
+        _org, project, stack = ref.split("/")
+        p.run("stack", "init", ref, "--secrets-provider", "passphrase", stack=False)
+        deployment = {"version": 3, "deployment": {
+            "manifest": {"time": "2026-01-01T00:00:00Z", "magic": "", "version": ""},
+            "resources": [{"urn": f"urn:pulumi:{stack}::{project}::pulumi:pulumi:Stack::{project}-{stack}",
+                           "custom": False, "type": "pulumi:pulumi:Stack",
+                           "outputs": {o: f"stand-in-{o}" for o in sorted(outputs)}}]}}
+        path = p.state_dir / f"{stack}.deployment.json"
+        path.write_text(json.dumps(deployment))
+        p.run("stack", "import", "--stack", ref, "--file", str(path), stack=False)
+
+
 @pytest.fixture(scope="module")
 def outputs_dir(tmp_path_factory) -> Path:
     if not os.environ.get("DOCKER_HOST"):
@@ -79,11 +99,12 @@ RESULTS: dict[str, dict] = {}
 
 @pytest.mark.parametrize(("label", "stack_file"), STACKS, ids=[s[0] for s in STACKS])
 def test_stack_previews_with_the_policy_pack(label, stack_file, outputs_dir, tmp_path):
-    project, stack, _ = ci_copy(stack_file, tmp_path / "project")
+    project, stack, config = ci_copy(stack_file, tmp_path / "project")
     try:
         p = Pulumi(project, stack, tmp_path / "state", env_extra=kube.kube_env())
     except EngineMissing as e:
         pytest.fail(str(e), pytrace=False)
+    stand_in_referenced_stacks(p, config)
     p.init()
     safe = label.replace("/", "__")
     events = outputs_dir / f"{safe}.events.ndjson"
