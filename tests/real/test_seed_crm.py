@@ -67,11 +67,19 @@ ORDER: dict[str, datetime] = {}
 
 
 def unpause_when_dumping(d: seeds.Deployment, db, jobs_before: set[str]) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not [c for c in predeploy_jobs(d) if c.name not in jobs_before]:
-        time.sleep(0.5)
-    time.sleep(SLOW_DUMP)
-    db.unpause()
+    """Unpause the database SLOW_DUMP seconds after the new dump job appeared (at most 90 s + that)."""
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if [c for c in predeploy_jobs(d) if c.name not in jobs_before]:
+                    break
+            except Exception:  # noqa: BLE001 - a container removed while listed (the update replaces some)
+                pass
+            time.sleep(0.5)
+        time.sleep(SLOW_DUMP)
+    finally:
+        db.unpause()
 
 
 def predeploy_jobs(d: seeds.Deployment) -> list:
