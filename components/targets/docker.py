@@ -314,6 +314,10 @@ def container_args(ctx: DockerContext, w: Workload, index: int = 0) -> dict[str,
         "labels": [{"label": k, "value": v} for k, v in sorted(labels.items())],
         "restart": "no" if w.one_shot else "unless-stopped",
         "must_run": not w.one_shot,
+        # A one-shot job (pre-deploy dump, restore) is waited for until it exits: without `attach`
+        # the provider returns once it has started, and what depends on it (the apps after their
+        # pre-deploy dump) would start beside it.
+        **({"attach": True} if w.one_shot else {}),
         "read_only": read_only_root(w),
         # mode=1777 like /tmp: a non-root user must be able to write (e.g. postgres' socket lock file).
         "tmpfs": {p: "rw,noexec,nosuid,size=64m,mode=1777" for p in w.tmpfs} or None,
@@ -356,6 +360,16 @@ def container_args(ctx: DockerContext, w: Workload, index: int = 0) -> dict[str,
     return _with_create_only_label(args)
 
 
+def job_succeeded(job: str, exit_code: Optional[int]) -> str:
+    """The label value of a workload that waits for ``job``; raises when the job failed."""
+    if exit_code not in (None, 0):
+        raise pulumi.RunError(
+            f"the one-shot job {job!r} exited with code {exit_code}; what depends on it was not deployed. "
+            f"See `docker logs <prefix>-{job}`, fix the cause, then run `pulumi up` again"
+        )
+    return "succeeded"
+
+
 def check_capabilities(w: Workload) -> None:
     extra = set(w.capabilities) - set(CAPABILITY_ALLOW_LIST)
     if extra:
@@ -373,6 +387,7 @@ class DockerTarget:
         self._parent = parent
         self._images: dict[str, Any] = {}
         self._volumes: dict[str, Any] = {}  # shared volumes are created once
+        self._jobs: dict[int, tuple[str, pulumi.Output[str]]] = {}  # one-shot containers: name, success label
         opts = pulumi.ResourceOptions(parent=parent)
         self.provider = None
         if host:
@@ -482,10 +497,18 @@ class DockerTarget:
                 **files_init_args(self.ctx, w),
             )
             depends_on = [*depends_on, writer]
+        # Waiting is not succeeding: the provider does not check a job's exit code. A workload that
+        # depends on a job carries a label derived from the job's exit code, and a failed job fails
+        # it before it is created or replaced (the rollout stops; the old containers stay).
+        after = {self._jobs[id(d)][0]: self._jobs[id(d)][1] for d in depends_on if id(d) in self._jobs}
         containers = []
         n = replica_count(w)
         for i in range(n):
             args = container_args(self.ctx, w, i)
+            if after:
+                args["labels"] = sorted([*args["labels"], *({"label": f"berth.after.{job}", "value": ok}
+                                                             for job, ok in sorted(after.items()))],
+                                        key=lambda x: x["label"])
             res_name = w.name if n == 1 else f"{w.name}-{i + 1}"
             containers.append(
                 Container(
@@ -501,4 +524,7 @@ class DockerTarget:
                     **args,
                 )
             )
+        if w.one_shot:
+            for c in containers:
+                self._jobs[id(c)] = (w.name, c.exit_code.apply(lambda code, job=w.name: job_succeeded(job, code)))
         return containers

@@ -12,7 +12,8 @@ every real deploy anyway.
 
 Scenarios on one pair of deployments: both up with no collision (names, networks, volumes, ports,
 data); production's app updated (image 1 → 2): its pre-deploy dump runs and holds production's rows, and the
-new app container must start only after the dump finished (today it does not: an xfail naming why); preview --expect-no-changes on both; destroying
+new app container starts only after the dump finished (the dump is attached, and the app's label
+from its exit code makes a failed dump stop the rollout); preview --expect-no-changes on both; destroying
 staging leaves production untouched; production is destroyed last (unprotected by the test).
 """
 
@@ -142,7 +143,7 @@ def test_production_update_waits_for_its_predeploy_dump(stacks):
     jobs = [c for c in predeploy_jobs(prod) if c.name not in jobs_before]
     assert len(jobs) == 1, [c.name for c in prod.containers()]
     job = jobs[0]
-    job.wait(timeout=120)  # `pulumi up` may return before it exits (see the xfail below)
+    job.wait(timeout=120)
     job.reload()
     assert job.attrs["State"]["Status"] == "exited" and job.attrs["State"]["ExitCode"] == 0, job.logs()[-2000:]
     assert "backup written: /backups/predeploy/" in job.logs().decode(errors="replace")
@@ -156,11 +157,6 @@ def test_production_update_waits_for_its_predeploy_dump(stacks):
     assert seeds.http_json("GET", prod.url("/api/version"))["version"] == "2"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "components/targets/docker.py creates the pre-deploy dump as a one-shot container without `attach`, so "
-    "pulumi-docker returns once it has STARTED and the app is replaced while the dump still runs (measured: "
-    "the new app started ~9 s before an 8 s dump finished); with `attach` it would wait, but the provider "
-    "does not check the exit code either, so a failed dump would still not stop the rollout"))
 def test_production_app_starts_only_after_its_predeploy_dump_finished(stacks):
     assert ORDER, "the update scenario did not run"
     assert ORDER["dump_finished"] <= ORDER["app_started"], ORDER

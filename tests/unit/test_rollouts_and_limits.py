@@ -163,3 +163,23 @@ def test_autoscale_scale_down_after_sets_the_hpa_stabilization_window_only_when_
     assert named(fast, HPA)["api-hpa"].inputs["spec"]["behavior"] == {"scaleDown": {"stabilizationWindowSeconds": 60}}
     with pytest.raises(ConfigError, match="scale_down_after"):
         rec("kubernetes", services={"api": {**svc, "autoscale": {"min": 2, "max": 4, "scale_down_after": "2h"}}})
+
+
+def test_docker_apps_wait_for_their_predeploy_dump_to_succeed():
+    """Seen with the real provider (seed C on Podman): a one-shot container is `created` when it has
+    started, so the app replaced after a pre-deploy dump started beside it. The dump is now attached
+    (waited for until it exits), and the app carries a label computed from its exit code: a failed
+    dump fails the app's update instead of rolling it out."""
+    from berth.components.targets.docker import job_succeeded
+
+    r = rec("docker", databases={"db": {}}, backups={"db": {"pre_deploy": True}},
+            services={"api": {"image": "app:1.0", "port": 8000, "uses": ["db"]}})
+    containers = named(r, "docker:index/container:Container")
+    dump = next(c for n, c in containers.items() if n.startswith("db-predeploy-backup-") and not n.endswith("-files"))
+    assert dump.inputs["attach"] is True and dump.inputs["mustRun"] is False
+    labels = {x["label"]: x["value"] for x in containers["api"].inputs["labels"]}
+    assert labels[f"berth.after.{dump.name}"] == "succeeded"
+    assert dump.urn in containers["api"].depends_on
+    assert job_succeeded("db-predeploy-backup-1", 0) == "succeeded"
+    with pytest.raises(Exception, match="exited with code 2"):
+        job_succeeded("db-predeploy-backup-1", 2)
