@@ -73,7 +73,9 @@ def test_containers_follow_docker_pitfalls(docker_rec):
         assert re.fullmatch(r"\d+\.(0|\d*[1-9])", i["cpus"]), (c.name, i["cpus"])
         assert i["memorySwap"] == i["memory"], c.name
         assert {"healthcheck", "tmpfs"} <= set(c.replace_on_changes), c.name
-        assert i["removeVolumes"] is False and i["rm"] is False, c.name
+        # Long-running containers keep their anonymous volumes; one-shot ones (files writers, jobs)
+        # hold no data and must not leak them (test_one_shot_docker_containers_leave_no_...).
+        assert i["removeVolumes"] is (i["restart"] == "no") and i["rm"] is False, c.name
         if "healthcheck" in i:
             hc = i["healthcheck"]
             for field in ("interval", "timeout", "startPeriod"):
@@ -244,3 +246,14 @@ def test_docker_networks_ignore_the_ipam_fields_the_api_fills_in():
     for n in nets:
         assert set(NETWORK_READ_BACK) <= set(n.ignore_changes), n.name
         assert not set(NETWORK_READ_BACK) & set(n.inputs), "Berth never declares them"
+
+
+def test_one_shot_docker_containers_leave_no_anonymous_volumes_behind():
+    """Files writers and jobs run images with VOLUME directories they do not mount (a database
+    image's data dir); removed without their anonymous volumes they leak one per replacement.
+    Long-running containers keep them (data may live there); named volumes are never removed."""
+    r = rec("docker", databases={"db": {}}, backups={"db": {"pre_deploy": True}},
+            services={"api": {"image": "app:1.0", "port": 8000, "uses": ["db"]}})
+    for c in r.by_type(CONTAINER):
+        one_shot = c.inputs["restart"] == "no"
+        assert c.inputs["removeVolumes"] is one_shot, c.name

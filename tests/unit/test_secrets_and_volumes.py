@@ -132,7 +132,9 @@ def test_volumes_have_explicit_names_and_are_kept_by_containers(recorded):
     for v in dev.by_type(VOLUME):
         assert v.inputs.get("name") == f"berth-dev-{v.name}"
     for c in dev.by_type(CONTAINER):
-        assert c.inputs["removeVolumes"] is False, c.name
+        # Named volumes are never removed with a container; a long-running one keeps its anonymous
+        # volumes too, a one-shot one (no data of its own) does not leak them.
+        assert c.inputs["removeVolumes"] is (c.inputs["restart"] == "no"), c.name
         for mount in c.inputs.get("volumes", []):
             assert mount["volumeName"] in {v.inputs["name"] for v in dev.by_type(VOLUME)}
 
