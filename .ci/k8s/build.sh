@@ -129,7 +129,8 @@ else
 fi
 if [ ! -f "$K8S_IMAGES/busybox.tar" ]; then
   if [ ! -x /bin/busybox ] || ! grep -q 'statically linked' <<<"$(file -L /bin/busybox 2>/dev/null)"; then
-    dpkg -s busybox-static >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static >/dev/null
+    dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed' ||
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static >/dev/null
   fi
   bb=/bin/busybox
   tmp=$(mktemp -d)

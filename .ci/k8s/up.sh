@@ -219,7 +219,8 @@ fi
 need=()
 for p in etcd-server containerd containernetworking-plugins runc iptables nftables conntrack socat ethtool \
          iproute2 openssl kmod util-linux mount curl; do
-  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+  # Installed, not merely known: `dpkg -s` also succeeds for a removed package whose config remains.
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
   log "apt-get install ${need[*]}"
