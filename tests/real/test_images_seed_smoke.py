@@ -32,7 +32,7 @@ from berth.components.broker import broker_workloads
 from berth.components.database import database_workloads
 from berth.components.ir import Workload
 from berth.components.spec import BackupSpec, BrokerSpec, DatabaseSpec
-from berth.components.targets.docker import DockerContext, container_args
+from berth.components.targets.docker import DockerContext, container_args, files_init_args
 from tests.real.test_images_smoke import Env, exec_ok, host_port, http, http_json, wait_for
 
 pytestmark = pytest.mark.real_docker
@@ -68,9 +68,27 @@ class SeedEnv(Env):
             self.volumes.append(self.client.volumes.create(full, labels=LABEL))
         return full
 
+    def write_files(self, ctx: DockerContext, w: Workload) -> None:
+        """Run the one-shot container that writes ``w``'s generated files into their volumes, as the
+        Docker target declares it (files_init_args), and wait for it to succeed."""
+        args = files_init_args(ctx, w)
+        c = self.client.containers.create(
+            w.image, name=self.name(f"{w.name}-files"), entrypoint=args["entrypoints"], command=args["command"],
+            environment=list(args["envs"]), user=args["user"], network_mode="none", read_only=args["read_only"],
+            cap_drop=args["capabilities"]["drops"], security_opt=args["security_opts"], labels=LABEL,
+            volumes={self.volume(v["volume_name"]): {"bind": v["container_path"], "mode": "rw"} for v in args["volumes"]})
+        self.containers.append(c)
+        c.start()
+        result = c.wait(timeout=120)
+        assert result["StatusCode"] == 0, c.logs().decode(errors="replace")
+
     def run_workload(self, w: Workload, publish: tuple[int, ...] = (), start: bool = True):
-        """Create (and start) the container Berth's Docker target declares for ``w``."""
-        args = container_args(DockerContext("seedsmoke", self.network.name, self.network.name), w)
+        """Create (and start) the container Berth's Docker target declares for ``w``, after its
+        generated files were written into their volumes."""
+        ctx = DockerContext("seedsmoke", self.network.name, self.network.name)
+        if w.files:
+            self.write_files(ctx, w)
+        args = container_args(ctx, w)
         caps = args["capabilities"]
         kw = dict(
             hostname=args["hostname"],
@@ -83,7 +101,8 @@ class SeedEnv(Env):
             security_opt=args["security_opts"],
             labels=LABEL,
             networking_config={self.network.name: self.client.api.create_endpoint_config(aliases=[w.name])},
-            volumes={self.volume(v["volume_name"]): {"bind": v["container_path"], "mode": "rw"}
+            volumes={self.volume(v["volume_name"]): {"bind": v["container_path"],
+                                                     "mode": "ro" if v.get("read_only") else "rw"}
                      for v in args.get("volumes", [])},
         )
         if args.get("memory"):
