@@ -208,5 +208,16 @@ def changes(doc: dict[str, Any]) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
+def mandatory_violations(events: Path) -> dict[str, list[str]]:
+    """``{rule: [message, ...]}`` of the mandatory policy events in an engine event log (the only
+    place the CLI writes policy violations; ../shared/PREVIEW-JSON.md)."""
+    out: dict[str, list[str]] = {}
+    for line in events.read_text().splitlines():
+        ev = json.loads(line).get("policyEvent")
+        if ev and ev.get("enforcementLevel") == "mandatory":
+            out.setdefault(ev["policyName"], []).append(ev.get("message", ""))
+    return out
+
+
 def by_type(resources: Sequence[dict[str, Any]], type_: str) -> list[dict[str, Any]]:
     return [r for r in resources if r.get("type") == type_]

@@ -38,6 +38,8 @@ from typing import Any, Optional
 import pytest
 
 from tests.real.pulumi_cli import EngineMissing, Pulumi, changes, write_project, write_stack_config
+from tests.real.stacks.seeds import force_cleanup
+from tests.real.stacks.seeds import leftovers as stack_leftovers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "stacks"))
 import realdev  # noqa: E402
@@ -86,37 +88,6 @@ def docker_host_or_fail() -> None:
             "  bash .ci/podman.sh install && eval \"$(bash .ci/podman.sh start)\" && export DOCKER_HOST\n"
             "  bash .ci/podman.sh healthd start && bash tests/images/build.sh"
         )
-
-
-def stack_leftovers(client, label: str) -> dict[str, list[str]]:
-    f = {"label": f"berth.stack={label}"}
-    return {
-        "containers": sorted(c.name for c in client.containers.list(all=True, filters=f)),
-        "networks": sorted(n.name for n in client.networks.list(filters=f)),
-        "volumes": sorted(v.name for v in client.volumes.list(filters=f)),
-    }
-
-
-def force_cleanup(client, label: str) -> None:
-    """Test teardown only: remove every container, network and volume of the stack."""
-    from docker.errors import APIError, NotFound
-
-    f = {"label": f"berth.stack={label}"}
-    for c in client.containers.list(all=True, filters=f):
-        try:
-            c.remove(force=True, v=True)
-        except NotFound:
-            pass
-    for n in client.networks.list(filters=f):
-        try:
-            n.remove()
-        except (NotFound, APIError):
-            pass
-    for v in client.volumes.list(filters=f):
-        try:
-            v.remove(force=True)
-        except (NotFound, APIError):
-            pass
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ Two kinds of program:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -26,7 +25,14 @@ import yaml
 
 from berth.record import ROOT
 from tests.real import kube
-from tests.real.pulumi_cli import VENV, EngineMissing, Pulumi, write_project, write_stack_config
+from tests.real.pulumi_cli import (
+    VENV,
+    EngineMissing,
+    Pulumi,
+    mandatory_violations,
+    write_project,
+    write_stack_config,
+)
 
 sys.path.insert(0, str(ROOT / "tests" / "policies" / "raw_program"))
 import variants as raw_variants  # noqa: E402
@@ -35,16 +41,6 @@ pytestmark = [pytest.mark.real_docker, pytest.mark.real_k8s]
 
 POLICY_PACK = ROOT / "policies"
 RAW = ROOT / "tests" / "policies" / "raw_program"
-
-
-def mandatory_violations(events: Path) -> dict[str, list[str]]:
-    """``{rule: [resource urn, ...]}`` of the mandatory policy events in an engine event log."""
-    out: dict[str, list[str]] = {}
-    for line in events.read_text().splitlines():
-        ev = json.loads(line).get("policyEvent")
-        if ev and ev.get("enforcementLevel") == "mandatory":
-            out.setdefault(ev["policyName"], []).append(ev.get("resourceUrn", ""))
-    return out
 
 
 def targets_or_fail() -> None:

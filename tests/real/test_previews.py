@@ -24,7 +24,7 @@ import yaml
 
 from berth.record import ROOT
 from tests.real import kube
-from tests.real.pulumi_cli import VENV, EngineMissing, Pulumi
+from tests.real.pulumi_cli import VENV, EngineMissing, Pulumi, mandatory_violations
 
 pytestmark = [pytest.mark.real_docker, pytest.mark.real_k8s]
 
@@ -115,11 +115,7 @@ def test_stack_previews_with_the_policy_pack(label, stack_file, outputs_dir, tmp
     RESULTS[label] = {"exit": res.returncode, "preview": outputs_dir / f"{safe}.preview.json", "events": events,
                       "seconds": round(res.seconds, 1)}
     errors = [d["message"] for d in doc.get("diagnostics") or [] if d.get("severity") == "error"]
-    violations = []
-    for line in events.read_text().splitlines():
-        ev = json.loads(line).get("policyEvent")
-        if ev and ev.get("enforcementLevel") == "mandatory":
-            violations.append(f"{ev['policyName']}: {ev['message'][:300]}")
+    violations = [f"{rule}: {m[:300]}" for rule, ms in mandatory_violations(events).items() for m in ms]
     assert res.returncode == 0 and not errors and not violations, (
         f"{label}: preview exited {res.returncode}\nerrors: {errors}\nmandatory violations: {violations}\n{res}")
     creates = (doc.get("changeSummary") or {}).get("create", 0)
