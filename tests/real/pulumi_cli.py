@@ -57,8 +57,21 @@ class Result:
     def json(self) -> Any:
         return json.loads(self.stdout)
 
+    def errors(self) -> list[str]:
+        """Every ``error:`` line of the output with the resource line it belongs to: the cause of a
+        failed update can sit far above a long tail (the language host's traceback when the engine
+        cancels the program)."""
+        found, lines = [], self.output.splitlines()
+        for i, line in enumerate(lines):
+            if line.strip().startswith("error:"):
+                before = lines[i - 1].strip() if i and lines[i - 1].strip().endswith("):") else ""
+                found.append(f"{before} {line.strip()}".strip())
+        return found
+
     def __str__(self) -> str:
+        errors = "\n".join(self.errors()[:40])
         return (f"`pulumi {' '.join(self.args)}` exited {self.returncode} after {self.seconds:.1f}s\n"
+                f"--- errors\n{errors}\n"
                 f"--- stdout (tail)\n{self.stdout[-6000:]}\n--- stderr (tail)\n{self.stderr[-4000:]}")
 
 
