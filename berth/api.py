@@ -29,6 +29,7 @@ What the stack config computes from the whole stack is given here explicitly, an
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Literal, Mapping, Optional, Sequence, Union
 
 import pulumi
@@ -299,17 +300,33 @@ class Proxy(_proxy.Proxy):
     """The HTTPS edge (``spec``: routes, tls, and on Docker image, ports, bind_address, resolver): nginx
     with generated config and TLS on Docker, Ingresses (and the TLS Secret) on Kubernetes.
 
-    Each route's service must have been created on the platform with a ``port`` and ``"proxy"`` in its
-    ``clients``. ``domain`` is the public host name; ``secrets`` holds the certificate and key of
-    ``tls.mode: secret``. It is named ``proxy`` (one per platform) and created after every service
-    declared before it. Output: ``url``.
+    ``name`` comes first, as for every other component, and is ``"proxy"`` (``berth.PROXY``): there is
+    one edge per platform, the services admit it as ``clients=["proxy"]``, and what it creates keeps
+    the names ``berth.main()`` gives it (``proxy``, ``proxy-tls-key``, ...), so a stack can move
+    between the two without a replacement. Each route's service must have been created on the
+    platform with a ``port`` and ``"proxy"`` in its ``clients``. ``domain`` is the public host name;
+    ``secrets`` holds the certificate and key of ``tls.mode: secret``. It is created after every
+    service declared before it. Output: ``url``.
+
+    ``berth.Proxy(spec, platform, ...)`` without the name (Berth 0.3.0) still works and warns
+    (DeprecationWarning); it declares the same resources.
     """
 
-    def __init__(self, spec: ProxySpec, platform: Platform, *, domain: str = "localhost",
-                 secrets: Optional[Mapping[str, pulumi.Input[str]]] = None,
+    def __init__(self, name: str, spec: ProxySpec, platform: Optional[Platform] = None, *,
+                 domain: str = "localhost", secrets: Optional[Mapping[str, pulumi.Input[str]]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         from berth.components.spec import TlsMode
 
+        if isinstance(name, ProxySpec):  # Berth 0.3.0's form, Proxy(spec, platform): kept, with a warning
+            warnings.warn('berth.Proxy(spec, platform) is deprecated: give the name first, '
+                          'berth.Proxy("proxy", spec, platform)', DeprecationWarning, stacklevel=2)
+            name, spec, platform = PROXY, name, spec  # type: ignore[assignment]
+        if not isinstance(platform, Platform):
+            raise TypeError(f"berth.Proxy({name!r}, spec, platform): the third argument must be a berth.Platform, "
+                            f"got {type(platform).__name__}")
+        if name != PROXY:
+            raise ValueError(f"proxy name {name!r}: the edge is named {PROXY!r} (berth.PROXY), one per platform, which "
+                             f"services admit as clients=[{PROXY!r}]; pass {PROXY!r}")
         if PROXY in platform._services or getattr(platform, "_proxy", None) is not None:
             raise ValueError(f"platform {platform.prefix!r} already has a proxy")
         platform._check_target_fields("proxy", "proxy", None, spec)
@@ -335,6 +352,6 @@ class Proxy(_proxy.Proxy):
         # As in berth.build: the edge comes up last, after every service declared before it.
         ready = [r for svc in platform._services.values() for r in svc.ready]
         upstreams = [platform._services[n].workload for n in sorted(backends)]
-        super().__init__("proxy", spec, domain, platform.target, backends, ready, (), upstreams, opts=opts,
+        super().__init__(name, spec, domain, platform.target, backends, ready, (), upstreams, opts=opts,
                          secrets=secrets)  # type: ignore[arg-type]
         platform._proxy = self  # type: ignore[attr-defined]

@@ -70,7 +70,7 @@ def api_program(target: str) -> Callable[[], None]:
         )
         berth.AppService("worker", berth.ServiceSpec(image="ghcr.io/acme/api:1.4.2", command=["worker"], uses=["db"],
                                                      depends_on=["api"]), platform)
-        berth.Proxy(berth.ProxySpec(routes=[berth.Route(path="/", service="api")]), platform)
+        berth.Proxy("proxy", berth.ProxySpec(routes=[berth.Route(path="/", service="api")]), platform)
 
     return program
 
@@ -174,9 +174,39 @@ def test_a_proxy_route_needs_a_service_that_admits_the_proxy(tmp_path):
     def program():
         p = berth.Platform("shop")
         berth.AppService("api", berth.ServiceSpec(image="a/api:1", port=80), p)
-        berth.Proxy(berth.ProxySpec(routes=[berth.Route(path="/", service="api")]), p)
+        berth.Proxy("proxy", berth.ProxySpec(routes=[berth.Route(path="/", service="api")]), p)
 
     assert "does not admit the proxy" in fails(tmp_path, program)
+
+
+def test_the_proxy_s_name_is_proxy(tmp_path):
+    def program():
+        p = berth.Platform("shop")
+        berth.AppService("api", berth.ServiceSpec(image="a/api:1", port=80), p, clients=["proxy"])
+        berth.Proxy("edge", berth.ProxySpec(routes=[berth.Route(path="/", service="api")]), p)
+
+    assert "proxy name 'edge'" in (msg := fails(tmp_path, program)) and "pass 'proxy'" in msg, msg
+
+
+@pytest.mark.parametrize("target", ["docker", "kubernetes"])
+def test_the_0_3_0_proxy_call_without_a_name_warns_and_declares_the_same(tmp_path, target):
+    """``berth.Proxy(spec, platform)`` (Berth 0.3.0) keeps working, with a DeprecationWarning, and
+    declares what ``berth.Proxy("proxy", spec, platform)`` does: same URNs, nothing replaced."""
+    def program(old: bool) -> Callable[[], None]:
+        def run_it() -> None:
+            p = berth.Platform("shop", target=target)
+            berth.AppService("api", berth.ServiceSpec(image="a/api:1", port=80), p, clients=["proxy"])
+            spec = berth.ProxySpec(routes=[berth.Route(path="/", service="api")])
+            args = (spec, p) if old else ("proxy", spec, p)
+            berth.Proxy(*args, domain="shop.example.com")
+
+        return run_it
+
+    new = run(tmp_path, program(old=False))
+    with pytest.warns(DeprecationWarning, match='berth.Proxy\\("proxy", spec, platform\\)'):
+        old = run(tmp_path, program(old=True))
+    assert comparable(old) == comparable(new)
+    assert any(r.type == "berth:index:Proxy" and r.name == "proxy" for r in new.resources)
 
 
 def test_spec_models_refuse_bad_values_when_built():
@@ -207,7 +237,7 @@ def test_components_have_typed_documented_arguments(name):
     assert cls.__doc__ and len(cls.__doc__) > 100, name
     params = list(inspect.signature(cls.__init__).parameters.values())[1:]
     assert all(p.annotation is not inspect.Parameter.empty for p in params), (name, params)
-    if name not in ("Platform", "Proxy"):
+    if name != "Platform":
         assert [p.name for p in params[:3]] == ["name", "spec", "platform"]
 
 
