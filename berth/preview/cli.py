@@ -1,4 +1,5 @@
-"""`berth preview-comment`: render `pulumi preview --json` documents (+ engine event logs)
+"""`berth preview-comment`: render `pulumi preview --json` documents (+ engine event logs, written
+by `pulumi preview --event-log FILE`, which the CLI accepts only with PULUMI_DEBUG_COMMANDS=true)
 of several stacks into one PR comment on stdout.
 
 Usage::
@@ -30,16 +31,44 @@ def parse_stack_arg(value: str) -> tuple[str, str, str | None]:
     return name, preview, events or None
 
 
+DESCRIPTION = """\
+Render the previews of one or more stacks as one pull-request comment (Markdown, on stdout).
+
+It reads two files per stack, both written by `pulumi preview` (nothing else is run or contacted):
+  preview.json    what `pulumi preview --json` prints on stdout: the resource changes, diffs and
+                  diagnostics (not the output of `--output json`, and not the event stream that
+                  PULUMI_ENABLE_STREAMING_JSON_PREVIEW makes it print instead)
+  events.ndjson   the engine event log written by `pulumi preview --event-log FILE`: the only place
+                  the CLI writes policy pack violations. The Pulumi CLI accepts --event-log only
+                  with PULUMI_DEBUG_COMMANDS=true in its environment. Without an event log the
+                  comment shows no policy results (a log that is named but missing is noted).
+"""
+
+EPILOG = """\
+example:
+  PULUMI_DEBUG_COMMANDS=true pulumi preview -s prod --json --event-log events.ndjson \\
+      --policy-pack "$(berth policy-pack)" > preview.json; echo $? > exit-code
+  berth preview-comment --stack prod=preview.json:events.ndjson --exit-code prod=$(cat exit-code) > comment.md
+
+A missing or unreadable file is noted in the comment, not an error. Exit codes: 0 comment written,
+2 bad arguments.
+"""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="berth preview-comment",
-        description="Render pulumi preview --json output (and event logs) as one PR comment.",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--stack", action="append", required=True, type=parse_stack_arg,
-                        metavar="NAME=preview.json[:events.ndjson]")
+                        metavar="NAME=preview.json[:events.ndjson]",
+                        help="a stack's name in the comment, its `pulumi preview --json` output and, after a "
+                             "colon, its event log (--event-log FILE); repeat for each stack")
     parser.add_argument("--exit-code", action="append", default=[], metavar="NAME=CODE",
                         help="exit code of that stack's `pulumi preview` (shown; non-zero marks it failed)")
-    parser.add_argument("--title", default=DEFAULT_TITLE)
+    parser.add_argument("--title", default=DEFAULT_TITLE, help=f"the comment's heading (default: {DEFAULT_TITLE!r})")
     parser.add_argument("--max-bytes", type=int, default=DEFAULT_BUDGET, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 

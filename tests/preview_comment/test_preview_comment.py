@@ -647,3 +647,14 @@ def test_an_unexpected_op_cannot_break_the_counts_table():
     table = [line for line in body.splitlines() if line.startswith("|")]
     assert table[0].endswith("| X\\|y &lt;b&gt; |")
     assert len({len(re.findall(r"(?<!\\)\|", line)) for line in table}) == 1
+
+
+def test_cli_help_names_the_files_it_reads_and_the_debug_setting():
+    """`berth preview-comment --help` says what to give it: the stdout of `pulumi preview --json` and
+    the event log of `--event-log`, which the CLI writes only with PULUMI_DEBUG_COMMANDS=true."""
+    out = subprocess.run([sys.executable, "-m", "berth", "preview-comment", "--help"], capture_output=True, text=True,
+                         cwd=str(pc.__file__).rsplit("/berth/", 1)[0], check=True).stdout
+    flat = " ".join(out.split())
+    for words in ["pulumi preview --json", "--event-log FILE", "PULUMI_DEBUG_COMMANDS=true", "policy",
+                  "NAME=preview.json[:events.ndjson]"]:
+        assert words in flat, words
