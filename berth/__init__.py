@@ -10,7 +10,7 @@ The components can also be used from a hand-written Pulumi program, next to raw 
 ``berth.Platform`` (the Docker host or Kubernetes namespace), then ``berth.Database``,
 ``berth.Cache``, ``berth.AppService``, ``berth.Proxy``, ... each with its spec model
 (``berth.DatabaseSpec``, ``berth.ServiceSpec``, ...: the same typed, documented models as the
-``berth:`` config keys). See berth/api.py and the README ("Use Berth from your own project").
+``berth:`` config keys). See berth/api.py and the README ("Use Berth from your own program").
 Names are imported on first use, so ``import berth`` (and ``berth --version``) stays cheap.
 """
 

@@ -1,8 +1,9 @@
 """A team's own project, outside this repository, with Berth installed as a package (not editable).
 
-The project is what the README's "Use Berth from your own project" describes: ``Pulumi.yaml``
-(``virtualenv: venv``), ``Pulumi.dev.yaml``, the two-line ``__main__.py`` and one requirements line,
-``berth @ file:///...``. The file is a copy of this checkout's files as git sees them (tracked, and
+The project is what the README's "Install Berth in your own project" describes: ``Pulumi.yaml``
+(``virtualenv: venv`` here), ``Pulumi.dev.yaml``, the two-line ``__main__.py`` and one requirements
+line, ``berth @ file:///...`` (the README's path form; tests/docs/test_readme.py installs its commit
+form and runs its blocks without the engine). The file is a copy of this checkout's files as git sees them (tracked, and
 new files not ignored: what a commit would carry; no ``.venv``, no ``*.egg-info``, no ``build/``),
 so the install proves the package is complete from the repository alone (the backup image's
 Dockerfile, ``py.typed``, the policy pack's files) and nothing is written into the checkout.

@@ -2,7 +2,7 @@
 
 The components of ``berth.Platform`` declare what ``berth.main()`` declares for the same stack in
 config (same types, names, inputs and options), so the two can be mixed or swapped without a replace.
-The README's "Use Berth from your own project" program is taken from README.md itself and evaluated
+The README's "Use Berth from your own program" program is taken from README.md itself and evaluated
 under the recording mocks, so README and test cannot drift.
 """
 
@@ -20,7 +20,7 @@ from berth.record import ROOT, Recording, record
 from tests.unit.support import CONTAINER, NETPOL, env_map, named
 
 README = ROOT / "README.md"
-README_SECTION = "## Use Berth from your own project"
+README_SECTION = "## Use Berth from your own program"
 
 
 def project(tmp_path: Path, name: str) -> Path:
@@ -254,7 +254,7 @@ def test_spec_models_document_every_field(model):
 
 
 def readme_program() -> str:
-    """The first ```python block of the README section "Use Berth from your own project"."""
+    """The first ```python block of the README section "Use Berth from your own program"."""
     text = README.read_text()
     assert README_SECTION in text, f"README.md has no section {README_SECTION!r}"
     section = text.split(README_SECTION, 1)[1].split("\n## ", 1)[0]

@@ -26,6 +26,6 @@ def test_every_tool_the_tests_need_is_installed_by_the_one_command():
     assert not missing, f"tests need {sorted(missing)}: add them to .ci/system-packages.sh"
 
 
-def test_ci_and_readme_use_the_one_command():
+def test_ci_and_contributing_use_the_one_command():
     assert "bash .ci/system-packages.sh" in (ROOT / ".ci" / "run").read_text()
-    assert ".ci/system-packages.sh" in (ROOT / "README.md").read_text()
+    assert ".ci/system-packages.sh" in (ROOT / "CONTRIBUTING.md").read_text()
