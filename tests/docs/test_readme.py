@@ -284,7 +284,7 @@ def test_the_path_form_installs_too(projects):
     line = re.sub(r"file:///\S+", projects.source.as_uri(), forms[0])
     venv = projects.base / "venv-path"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    pip = [str(projects.dirs["shop"] / ".venv" / "bin" / "python"), "-m", "pip", "--python", str(venv / "bin" / "python")]
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")]  # the venv has no pip of its own
     res = subprocess.run([*pip, "install", "--no-deps", "-q", line], capture_output=True, text=True, env=clean_env(),
                          timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
