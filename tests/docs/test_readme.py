@@ -432,3 +432,13 @@ def test_the_version_has_one_home_and_a_changelog_entry():
     assert "## [Unreleased]" in changelog
     assert re.search(rf"^## \[{re.escape(berth.__version__)}\]", changelog, re.M), \
         f"CHANGELOG.md has no section for {berth.__version__}"
+
+
+def test_user_docs_cite_only_what_the_repository_has():
+    """README, the examples' READMEs and the stack files cite no file outside the repository (the
+    seeds' digest and the seeds themselves are summarised in examples/README.md)."""
+    docs = [README, *ROOT.glob("Pulumi.*.yaml"), *(ROOT / "examples").rglob("README.md"),
+            *(ROOT / "examples").glob("*/Pulumi.*.yaml")]
+    found = [f"{p.relative_to(ROOT)}: {word}" for p in docs for word in ("ARCHITECTURES.md", "../shared", "seeds/")
+             if word in p.read_text()]
+    assert not found, found
