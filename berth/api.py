@@ -41,6 +41,7 @@ from berth.components import database as _database
 from berth.components import graph as _graph
 from berth.components import proxy as _proxy
 from berth.components import stack as _stack
+from berth.components.ir import Role, Workload
 from berth.components.spec import (
     BrokerSpec,
     CacheSpec,
@@ -53,6 +54,8 @@ from berth.components.spec import (
     ServiceSpec,
     StackSpec,
     Target,
+    TlsMode,
+    check_targets,
 )
 
 __all__ = ["AppService", "Broker", "Cache", "Database", "GraphDatabase", "Platform", "Proxy", "PROXY"]
@@ -150,20 +153,16 @@ class Platform(_stack.Platform):
         edge = "ingress-controller" if self.kind == Target.KUBERNETES else PROXY
         names = sorted({*(edge if c == PROXY else c for c in clients), *also})
         if self.kind == Target.KUBERNETES:
-            from berth.components.ir import Role, Workload
-
             self.target.register([Workload(name=n, role=Role.APP, image="-") for n in names
                                   if n not in self.target.workloads and n != edge])
         return names
 
     def _check_target_fields(self, what: str, section: str, name: Optional[str], spec: object) -> None:
         """Settings of the other target are refused, as in stack config (warned where config warns)."""
-        from berth.components.spec import _check_targets
-
         problems: list[str] = []
         warnings: list[str] = []
         value = spec if name is None else {name: spec}
-        _check_targets(StackSpec.model_construct(target=self.kind, **{section: value}), problems, warnings)
+        check_targets(StackSpec.model_construct(target=self.kind, **{section: value}), problems, warnings)
         key = f"berth:{section}." + ("" if name is None else f"{name}.")
         label = what if name is None else f"{what} {name!r}"
         for w in warnings:
@@ -315,8 +314,6 @@ class Proxy(_proxy.Proxy):
     def __init__(self, name: str, spec: ProxySpec, platform: Optional[Platform] = None, *,
                  domain: str = "localhost", secrets: Optional[Mapping[str, pulumi.Input[str]]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
-        from berth.components.spec import TlsMode
-
         if isinstance(name, ProxySpec):  # Berth 0.3.0's form, Proxy(spec, platform): kept, with a warning
             warnings.warn('berth.Proxy(spec, platform) is deprecated: give the name first, '
                           'berth.Proxy("proxy", spec, platform)', DeprecationWarning, stacklevel=2)

@@ -7,7 +7,7 @@ import os
 
 import pulumi
 
-from .spec import load_spec
+from .spec import load_spec, stack_prefix
 from .stack import build
 
 #: ``BERTH_GC=default`` keeps the interpreter's garbage collector settings during evaluation (to
@@ -38,10 +38,6 @@ def collector_off_for_evaluation() -> bool:
         return False
     gc.disable()
     return True
-
-
-def stack_prefix(name: str | None) -> str:
-    return name or f"{pulumi.get_project()}-{pulumi.get_stack()}"
 
 
 def main() -> None:
