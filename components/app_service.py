@@ -11,7 +11,7 @@ from typing import Mapping, Optional, Sequence
 
 import pulumi
 
-from .ir import Kind, Port, Probe, Role, Scaling, SecretValue, Workload
+from .ir import Kind, Later, Port, Probe, Role, Scaling, SecretValue, Workload
 from .spec import NAMESPACE, ConfigError, GeneratedSecret, ServiceSpec, StackSecret
 
 DEFAULT_URL_VAR = {"postgres": "DATABASE_URL", "mongodb": "MONGODB_URI", "redis": "REDIS_URL",
@@ -132,6 +132,29 @@ def stack_output_value(outputs: Mapping[str, object], key: str, ref: StackSecret
     return value
 
 
+@dataclass(frozen=True)
+class ServicePlan:
+    """A service's share of the plan: its workload and, by env var, the secret values it is waiting
+    for (generated ones, and other stacks' outputs)."""
+
+    workload: Workload
+    secrets: Mapping[str, Later]
+
+
+def plan_service(name: str, spec: ServiceSpec, connections: Mapping[str, Connection],
+                 config_secrets: Mapping[str, pulumi.Input[str]], allow_from: Sequence[str] = ()) -> ServicePlan:
+    """The service's workload (pure): secrets from config as they are, the others to come."""
+    later: dict[str, Later] = {}
+    values: dict[str, pulumi.Input[str]] = {}
+    for var, ref in sorted(spec.secret_env.items()):
+        if isinstance(ref, (GeneratedSecret, StackSecret)):
+            later[var] = Later(f"{name}-env-{var}")
+            values[var] = later[var].output
+        else:
+            values[var] = pulumi.Output.secret(config_secrets[ref])
+    return ServicePlan(service_workload(name, spec, connections, values, allow_from), later)
+
+
 class AppService(pulumi.ComponentResource):
     """An application: a web app, worker, scheduler or bot. Output: ``host`` and ``url`` when it has a port;
     ``exports``: the secret values its ``secret_env`` exports (stack output name → secret value)."""
@@ -146,32 +169,32 @@ class AppService(pulumi.ComponentResource):
         depends_on: Sequence[pulumi.Resource] = (),
         allow_from: Sequence[str] = (),
         opts: Optional[pulumi.ResourceOptions] = None,
+        plan: Optional[ServicePlan] = None,
     ):
         super().__init__("berth:index:AppService", name, None, opts)
         import pulumi_random as random
 
-        values: dict[str, pulumi.Input[str]] = {}
+        plan = plan or plan_service(name, spec, connections, config_secrets, allow_from)
         self.exports: dict[str, pulumi.Output[str]] = {}
         for var, ref in sorted(spec.secret_env.items()):
             if isinstance(ref, GeneratedSecret):
-                values[var] = random.RandomPassword(
+                value = random.RandomPassword(
                     # Env names have no '-': "<service>-env-<VAR>" cannot collide across services.
                     f"{name}-env-{var}", length=ref.length, special=False,
                     opts=pulumi.ResourceOptions(parent=self),
                 ).result
+                plan.secrets[var].resolve(value)
                 if ref.export:
-                    self.exports[ref.export] = pulumi.Output.secret(values[var])
+                    self.exports[ref.export] = pulumi.Output.secret(value)
             elif isinstance(ref, StackSecret):
                 # Read from the other stack's state at every preview and up: a new value there
                 # reaches this stack on its next `pulumi up`.
                 stack = pulumi.StackReference(f"{name}-env-{var}", stack_name=ref.from_stack,
                                               opts=pulumi.ResourceOptions(parent=self))
                 key = f"{NAMESPACE}:services.{name}.secret_env.{var}"
-                values[var] = pulumi.Output.secret(
-                    stack.outputs.apply(lambda outs, key=key, ref=ref: stack_output_value(outs or {}, key, ref)))
-            else:
-                values[var] = pulumi.Output.secret(config_secrets[ref])
-        self.workload = service_workload(name, spec, connections, values, allow_from)
+                plan.secrets[var].resolve(pulumi.Output.secret(
+                    stack.outputs.apply(lambda outs, key=key, ref=ref: stack_output_value(outs or {}, key, ref))))
+        self.workload = plan.workload
         self.ready = target.deploy(self.workload, parent=self, depends_on=list(depends_on))
         self.host = pulumi.Output.from_input(name)
         outputs: dict[str, object] = {"host": self.host}

@@ -8,14 +8,16 @@ on both targets (``renderers/backup.py``).
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import pulumi
 
-from .database import POSTGRES_UID, db_name, db_user, default_image
-from .ir import DataVolume, File, Kind, Role, SecretValue, Workload
+from .database import db_name, db_user, default_image
+from .ir import DataVolume, File, ImageBuild, Kind, Role, SecretValue, Workload
 from .renderers.backup import BACKUP_DIR, SCRIPT_DIR, render_backup_script, render_crontab, render_restore_script
-from .spec import DB_PORT, BackupSpec, DatabaseEngine, DatabaseSpec, Resources
+from .spec import DB_PORT, DEFAULT_DB_VERSION, BackupSpec, DatabaseEngine, DatabaseSpec, Resources
 
 BACKUP_UID = 10001
 BACKUP_RESOURCES = Resources(cpu="100m", memory="128Mi", cpu_limit="1", memory_limit="512Mi")
@@ -26,10 +28,11 @@ def backup_volume(db: str, spec: BackupSpec) -> DataVolume:
 
 
 def _base(db: str, dbspec: DatabaseSpec, spec: BackupSpec, password: pulumi.Input[str], image: str,
-          pushgateway: Optional[str] = None) -> dict[str, Any]:
+          pushgateway: Optional[str] = None, build: Optional[ImageBuild] = None) -> dict[str, Any]:
     return dict(
         role=Role.BACKUP,
         image=image,
+        build=build,
         env={
             "BERTH_DB_ENGINE": dbspec.engine.value,
             "BERTH_DB_NAME": db_name(db, dbspec),
@@ -66,14 +69,16 @@ def backup_workloads(
     revision: str = "", s3: Optional[tuple[pulumi.Input[str], pulumi.Input[str]]] = None,
     image: Optional[str] = None,
     pushgateway: Optional[str] = None,
+    build: Optional[ImageBuild] = None,
 ) -> list[Workload]:
     """Scheduled workloads (+ pre-deploy and restore one-shots) for one database (pure).
 
     ``revision`` names the pre-deploy dump job: it changes when what is deployed changes, so a new
-    dump is taken before each real deploy and not on a no-op ``up``.
+    dump is taken before each real deploy and not on a no-op ``up``. With ``build``, ``image`` is
+    built on the host (``backup_image``).
     """
     image = image or spec.image or default_image(dbspec)
-    base = _base(db, dbspec, spec, password, image, pushgateway)
+    base = _base(db, dbspec, spec, password, image, pushgateway, build)
     secret_env = _secret_env(db, password, s3)
     out: list[Workload] = []
     if target == "kubernetes":
@@ -111,10 +116,36 @@ def backup_workloads(
 def backup_image_context() -> str:
     """The Dockerfile folder shipped with Berth, relative to where the program runs (the project
     root, or an example's folder) so that what is recorded does not depend on the checkout path."""
-    import os
-
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "images", "backup")
     return os.path.relpath(here)
+
+
+def backup_image(prefix: str, dbspec: DatabaseSpec, spec: BackupSpec, target: str) -> tuple[Optional[str], Optional[ImageBuild]]:
+    """On Docker, PostgreSQL backups without an image of their own run one built on the host from
+    the Dockerfile shipped with Berth (the database's pg_dump and supercronic), named after the
+    stack so that two stacks on one host keep theirs. ``(None, None)`` otherwise."""
+    if target != "docker" or spec.image or dbspec.engine != DatabaseEngine.POSTGRES:
+        return None, None
+    version = dbspec.version or DEFAULT_DB_VERSION[DatabaseEngine.POSTGRES]
+    return f"{prefix}-backup:{version}", ImageBuild("backup", backup_image_context(), {"POSTGRES_VERSION": version})
+
+
+@dataclass(frozen=True)
+class BackupPlan:
+    """One database's backups in the plan (the database's password is the database's ``Later``)."""
+
+    workloads: tuple[Workload, ...]
+
+
+def plan_backup(
+    db: str, dbspec: DatabaseSpec, spec: BackupSpec, password: pulumi.Input[str], target: str, prefix: str,
+    revision: str = "", s3: Optional[tuple[pulumi.Input[str], pulumi.Input[str]]] = None,
+    pushgateway: Optional[str] = None,
+) -> BackupPlan:
+    """The backup workloads, with the image they run (pure)."""
+    image, build = backup_image(prefix, dbspec, spec, target)
+    return BackupPlan(tuple(backup_workloads(db, dbspec, spec, password, target, revision, s3, image, pushgateway,
+                                             build)))
 
 
 class BackupJob(pulumi.ComponentResource):
@@ -124,14 +155,12 @@ class BackupJob(pulumi.ComponentResource):
                  depends_on: Sequence[pulumi.Resource], revision: str = "",
                  s3: Optional[tuple[pulumi.Input[str], pulumi.Input[str]]] = None,
                  pushgateway: Optional[str] = None,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None, plan: Optional[BackupPlan] = None):
         super().__init__("berth:index:BackupJob", f"{db}-backup", None, opts)
-        image = None
-        if target.name == "docker" and not spec.image:
-            image = target.build_image(
-                "backup", backup_image_context(), {"POSTGRES_VERSION": dbspec.version or "15"}, parent=self
-            ) if dbspec.engine == DatabaseEngine.POSTGRES else None
-        self.workloads = backup_workloads(db, dbspec, spec, password, target.name, revision, s3, image, pushgateway)
+        # Only the Docker target builds images, named after its stack.
+        prefix = target.prefix if target.name == "docker" else ""
+        plan = plan or plan_backup(db, dbspec, spec, password, target.name, prefix, revision, s3, pushgateway)
+        self.workloads = list(plan.workloads)
         self.predeploy: list[pulumi.Resource] = []
         for w in self.workloads:
             created = target.deploy(w, parent=self, depends_on=list(depends_on))

@@ -8,12 +8,13 @@ pulumi-random and hands the workload to the target. Services that ``use`` the br
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Sequence
 from urllib.parse import quote
 
 import pulumi
 
-from .ir import DataVolume, Kind, Port, Probe, Role, SecretValue, Workload
+from .ir import DataVolume, Kind, Later, Port, Probe, Role, SecretValue, Workload
 from .spec import BrokerSpec
 
 AMQP_PORT = 5672
@@ -76,18 +77,34 @@ def amqp_url(name: str, spec: BrokerSpec, password: pulumi.Input[str]) -> pulumi
     )
 
 
+@dataclass(frozen=True)
+class BrokerPlan:
+    """A broker's share of the plan: its workload and the password it is waiting for."""
+
+    workloads: tuple[Workload, ...]
+    password: Later
+
+
+def plan_broker(name: str, spec: BrokerSpec, password: Later, allow_from: Sequence[str] = ()) -> BrokerPlan:
+    """The workload, with the password to come (pure). The password is planned apart: services
+    that use it pass it through in their URLs."""
+    return BrokerPlan(tuple(broker_workloads(name, spec, password.output, allow_from)), password)
+
+
 class Broker(pulumi.ComponentResource):
     """A RabbitMQ broker. Outputs: ``host``, ``port``, ``url`` (secret AMQP URL)."""
 
     def __init__(self, name: str, spec: BrokerSpec, target, allow_from: Sequence[str] = (),
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None, plan: Optional[BrokerPlan] = None):
         super().__init__("berth:index:Broker", name, None, opts)
         import pulumi_random as random
 
+        plan = plan or plan_broker(name, spec, Later(f"{name}-password"), allow_from)
         self.password = random.RandomPassword(
             f"{name}-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
         ).result
-        self.workloads = broker_workloads(name, spec, self.password, allow_from)
+        plan.password.resolve(self.password)
+        self.workloads = list(plan.workloads)
         self.ready = target.deploy(self.workloads[0], parent=self, depends_on=[])
         self.host = pulumi.Output.from_input(name)
         self.port = pulumi.Output.from_input(AMQP_PORT)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import pulumi
 
-from .ir import DataVolume, Kind, Port, Probe, Role, SecretValue, Workload
+from .ir import DataVolume, Kind, Later, Port, Probe, Role, SecretValue, Workload
 from .spec import CacheSpec
 
 REDIS_PORT = 6379
@@ -59,18 +60,34 @@ def redis_url(name: str, password: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.secret(pulumi.Output.concat("redis://:", password, "@", name, ":", str(REDIS_PORT), "/0"))
 
 
+@dataclass(frozen=True)
+class CachePlan:
+    """A cache's share of the plan: its workload and the password it is waiting for."""
+
+    workloads: tuple[Workload, ...]
+    password: Later
+
+
+def plan_cache(name: str, spec: CacheSpec, password: Later, allow_from: Sequence[str] = ()) -> CachePlan:
+    """The workload, with the password to come (pure). The password is planned apart: services
+    that use it pass it through in their URLs."""
+    return CachePlan(tuple(cache_workloads(name, spec, password.output, allow_from)), password)
+
+
 class Cache(pulumi.ComponentResource):
     """A Redis cache. Outputs: ``host``, ``port``, ``url`` (secret)."""
 
     def __init__(self, name: str, spec: CacheSpec, target, allow_from: Sequence[str] = (),
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None, plan: Optional[CachePlan] = None):
         super().__init__("berth:index:Cache", name, None, opts)
         import pulumi_random as random
 
+        plan = plan or plan_cache(name, spec, Later(f"{name}-password"), allow_from)
         self.password = random.RandomPassword(
             f"{name}-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
         ).result
-        self.workloads = cache_workloads(name, spec, self.password, allow_from)
+        plan.password.resolve(self.password)
+        self.workloads = list(plan.workloads)
         self.ready = target.deploy(self.workloads[0], parent=self, depends_on=[])
         self.host = pulumi.Output.from_input(name)
         self.port = pulumi.Output.from_input(REDIS_PORT)

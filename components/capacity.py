@@ -1,105 +1,24 @@
-"""Does the stack fit the machines it targets? Checked before any resource exists.
+"""Does the stack fit the machines it targets? Checked on the plan, before any resource exists.
 
-``stack_workloads`` computes, with the components' own pure ``*_workloads`` functions, every
-workload ``build`` will deploy (the teams' services and Berth's own: exporters, Prometheus,
-Grafana, Pushgateway, backup scheduler and jobs, proxy, read replica, logging), with placeholder
-values where a component would pass a generated password or a certificate (neither changes a
-workload's resources). ``check_capacity`` adds them up and raises ``ConfigError`` naming
-``berth:docker.capacity`` / ``berth:kubernetes.capacity`` when they do not fit.
+The plan holds every workload the stack deploys (the teams' services and Berth's own: exporters,
+Prometheus, Grafana, Pushgateway, backup scheduler and jobs, proxy, read replica, logging);
+``capacity_problems`` adds up their resources as the target runs them, and ``check_plan``
+(``checks.py``) raises ``ConfigError`` naming ``berth:docker.capacity`` / ``berth:kubernetes.capacity``
+when they do not fit.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Iterator, Optional, Union
+from typing import Optional, Union
 
-import pulumi
 from pydantic import BaseModel
 
 from .ir import Role, Workload
-from .spec import (NAMESPACE, ConfigError, DockerCapacity, KubernetesCapacity, StackSpec, Target, cpu_millis,
-                   memory_mib)
-
-#: Stands in for generated passwords, connection URLs and certificates (never deployed).
-_PLACEHOLDER = "capacity-check"
-
-
-class _Anything(Mapping):
-    """A mapping with a value for every key: what a component is handed for values it only passes through."""
-
-    def __init__(self, value: object):
-        self._value = value
-
-    def __getitem__(self, key: str) -> object:
-        return self._value
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
-def stack_workloads(spec: StackSpec, prefix: str) -> list[Workload]:
-    """Every workload ``stack.build`` deploys for ``spec``, computed without creating anything.
-
-    Mirrors ``build``: tests/unit/test_capacity.py compares this list with what the program
-    declares on both targets, so the two cannot drift apart unnoticed.
-    """
-    from .app_service import Connection, service_workload
-    from .backup import backup_workloads
-    from .broker import broker_workloads
-    from .cache import cache_workloads
-    from .database import database_workloads
-    from .graph import graph_workloads
-    from .logs import logging_workloads
-    from .monitoring import MetricsApp, Watched, monitoring_workloads
-    from .proxy import Backend, proxy_workload
-    from .renderers.nginx import ProxyRoute
-    from .stack import logging_enabled, revision
-
-    p = _PLACEHOLDER
-    target = spec.target.value
-    out: list[Workload] = []
-    for n, d in sorted(spec.databases.items()):
-        out += database_workloads(n, d, p, p if d.replica else None)
-    for n, c in sorted(spec.caches.items()):
-        out += cache_workloads(n, c, p)
-    for n, b in sorted(spec.brokers.items()):
-        out += broker_workloads(n, b, p)
-    for n, g in sorted(spec.graphs.items()):
-        out += graph_workloads(n, g, p)
-    lg = spec.logging if logging_enabled(spec) else None
-    if lg:
-        out += logging_workloads(lg, prefix, p)
-    mon = spec.monitoring if spec.monitoring and spec.monitoring.enabled else None
-    for db, b in sorted(spec.backups.items()):
-        s3 = (p, p) if b.s3 else None
-        out += backup_workloads(db, spec.databases[db], b, p, target, revision(spec), s3, p,
-                                "pushgateway" if mon else None)
-    connection = Connection("postgres", p)
-    for n, s in sorted(spec.services.items()):
-        out.append(service_workload(n, s, _Anything(connection), _Anything(p)))
-    if mon:
-        apps = [MetricsApp(n, s.metrics.port or s.port or 0, s.metrics.path)
-                for n, s in sorted(spec.services.items()) if s.metrics]
-        watched = [Watched(n, d.engine.value, p) for n, d in sorted(spec.databases.items())]
-        watched += [Watched(n, "redis", p) for n in sorted(spec.caches)]
-        ages = [(db, 0) for db in sorted(spec.backups)]
-        out += monitoring_workloads(mon, prefix, apps, watched, p, ages)
-    if spec.proxy and spec.target == Target.DOCKER:
-        # Only the routes' services are looked up; the proxy's resources do not depend on them.
-        backends = _Anything(Backend("capacity-check", 1))
-        extra = [ProxyRoute(path, name) for path, name in (
-            (mon.grafana_path if mon and mon.grafana else None, "grafana"),
-            (lg.kibana_path if lg and lg.kibana else None, "kibana")) if path]
-        out.append(proxy_workload(spec.proxy, spec.domain, backends, p, p, extra))
-    return out
-
-
-# ---------------------------------------------------------------- the check
+from .plan import Plan
+from .spec import NAMESPACE, DockerCapacity, KubernetesCapacity, StackSpec, Target, cpu_millis, memory_mib
+from .targets.docker import docker_cpus
 
 
 @dataclass(frozen=True)
@@ -143,14 +62,13 @@ def _source(spec: StackSpec, w: Workload) -> tuple[str, bool]:
     return f"{NAMESPACE}:monitoring", True
 
 
-def consumers(spec: StackSpec, prefix: str) -> list[Consumer]:
-    """What each workload of the stack takes, as its target runs it: Docker runs the autoscaler's
+def consumers(plan: Plan) -> list[Consumer]:
+    """What each workload of the plan takes, as its target runs it: Docker runs the autoscaler's
     minimum; on Kubernetes the minimum is what a deploy schedules (the maximum is checked apart)."""
+    spec = plan.spec
     docker = spec.target == Target.DOCKER
-    if docker:
-        from .targets.docker import docker_cpus
     out = []
-    for w in stack_workloads(spec, prefix):
+    for w in plan.workloads:
         r = w.resources
         source, fixed = _source(spec, w)
         cpu_limit = int(round(float(docker_cpus(r.cpu_limit)) * 1000)) if docker else cpu_millis(r.cpu_limit)
@@ -284,23 +202,14 @@ def kubernetes_problems(cap: KubernetesCapacity, items: list[Consumer]) -> tuple
     return problems, warnings
 
 
-def capacity_problems(spec: StackSpec, prefix: str) -> tuple[list[str], list[str]]:
-    """(problems, warnings) of the stack against its declared capacity; none when none is declared."""
+def capacity_problems(plan: Plan) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of the plan against its declared capacity; none when none is declared."""
+    spec = plan.spec
     cap: Union[DockerCapacity, KubernetesCapacity, None] = (
         spec.docker.capacity if spec.target == Target.DOCKER else spec.kubernetes.capacity)
     if cap is None:
         return [], []
-    items = consumers(spec, prefix)
+    items = consumers(plan)
     if isinstance(cap, DockerCapacity):
         return docker_problems(cap, items), []
     return kubernetes_problems(cap, items)
-
-
-def check_capacity(spec: StackSpec, prefix: str) -> None:
-    """Raise ``ConfigError`` when the stack does not fit its declared capacity (before any resource
-    exists); warn when it fits at deploy time but not at an autoscaler's maximum."""
-    problems, warnings = capacity_problems(spec, prefix)
-    if problems:
-        raise ConfigError(problems)
-    for w in warnings:
-        pulumi.log.warn(w)

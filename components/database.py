@@ -1,16 +1,17 @@
 """Database component: PostgreSQL (optionally with a streaming-replication read replica) or MongoDB.
 
-``database_workloads`` is pure (spec → workloads); ``Database`` generates the passwords with
-pulumi-random and hands the workloads to the target.
+``database_workloads`` is pure (spec → workloads) and ``plan_database`` plans them with the passwords
+to come; ``Database`` generates the passwords with pulumi-random and hands the workloads to the target.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import pulumi
 
-from .ir import DataVolume, File, Kind, Port, Probe, Role, SecretValue, Workload
+from .ir import DataVolume, File, Kind, Later, Port, Probe, Role, SecretValue, Workload
 from .spec import DB_PORT, DEFAULT_DB_VERSION, DatabaseEngine, DatabaseSpec
 
 POSTGRES_UID = 999  # the official postgres and mongo images' user
@@ -205,6 +206,30 @@ def database_workloads(
     return out
 
 
+@dataclass(frozen=True)
+class DatabasePlan:
+    """A database's share of the plan: its workloads and the passwords they are waiting for."""
+
+    workloads: tuple[Workload, ...]
+    password: Later
+    replication_password: Optional[Later] = None
+
+
+def database_passwords(name: str, spec: DatabaseSpec) -> tuple[Later, Optional[Later]]:
+    """The password (and the replica's) this database will generate. Planned apart from its
+    workloads: backups and exporters pass it through, and they decide who the database admits."""
+    return Later(f"{name}-password"), Later(f"{name}-replication-password") if spec.replica else None
+
+
+def plan_database(name: str, spec: DatabaseSpec, passwords: tuple[Later, Optional[Later]],
+                  allow_from: Sequence[str] = (), replica_allow_from: Optional[Sequence[str]] = None) -> DatabasePlan:
+    """The database's workloads, with its passwords to come (pure)."""
+    password, replication = passwords
+    workloads = database_workloads(name, spec, password.output, replication.output if replication else None,
+                                   allow_from, replica_allow_from)
+    return DatabasePlan(tuple(workloads), password, replication)
+
+
 class Database(pulumi.ComponentResource):
     """A PostgreSQL or MongoDB database with a generated password and a protected volume.
 
@@ -217,17 +242,22 @@ class Database(pulumi.ComponentResource):
     connection_url: pulumi.Output[str]
 
     def __init__(self, name: str, spec: DatabaseSpec, target, allow_from: Sequence[str] = (),
-                 opts: Optional[pulumi.ResourceOptions] = None, replica_allow_from: Optional[Sequence[str]] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None, replica_allow_from: Optional[Sequence[str]] = None,
+                 plan: Optional[DatabasePlan] = None):
+        """``plan``: its share of the stack's plan (``allow_from`` went into it); without one, the
+        database plans itself."""
         super().__init__("berth:index:Database", name, None, opts)
         import pulumi_random as random
 
+        plan = plan or plan_database(name, spec, database_passwords(name, spec), allow_from, replica_allow_from)
         child = pulumi.ResourceOptions(parent=self)
         self.spec = spec
         self.password = random.RandomPassword(f"{name}-password", length=32, special=False, opts=child).result
-        replication = None
-        if spec.replica:
-            replication = random.RandomPassword(f"{name}-replication-password", length=32, special=False, opts=child).result
-        self.workloads = database_workloads(name, spec, self.password, replication, allow_from, replica_allow_from)
+        plan.password.resolve(self.password)
+        if plan.replication_password:
+            plan.replication_password.resolve(random.RandomPassword(
+                f"{name}-replication-password", length=32, special=False, opts=child).result)
+        self.workloads = list(plan.workloads)
         self.ready: list[pulumi.Resource] = []
         deployed: dict[str, list[pulumi.Resource]] = {}
         for w in self.workloads:

@@ -8,11 +8,12 @@ pulumi-random and hands the workload to the target. Services that ``use`` it get
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import pulumi
 
-from .ir import DataVolume, Kind, Port, Probe, Role, SecretValue, Workload
+from .ir import DataVolume, Kind, Later, Port, Probe, Role, SecretValue, Workload
 from .spec import GraphDatabaseSpec
 
 BOLT_PORT = 7687
@@ -61,18 +62,34 @@ def graph_workloads(name: str, spec: GraphDatabaseSpec, password: pulumi.Input[s
     ]
 
 
+@dataclass(frozen=True)
+class GraphPlan:
+    """A graph database's share of the plan: its workload and the password it is waiting for."""
+
+    workloads: tuple[Workload, ...]
+    password: Later
+
+
+def plan_graph(name: str, spec: GraphDatabaseSpec, password: Later, allow_from: Sequence[str] = ()) -> GraphPlan:
+    """The workload, with the password to come (pure). The password is planned apart: services
+    that use it pass it through in their URLs."""
+    return GraphPlan(tuple(graph_workloads(name, spec, password.output, allow_from)), password)
+
+
 class GraphDatabase(pulumi.ComponentResource):
     """A Neo4j graph database. Outputs: ``host``, ``uri`` (bolt), ``user``, ``password`` (secret)."""
 
     def __init__(self, name: str, spec: GraphDatabaseSpec, target, allow_from: Sequence[str] = (),
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None, plan: Optional[GraphPlan] = None):
         super().__init__("berth:index:GraphDatabase", name, None, opts)
         import pulumi_random as random
 
+        plan = plan or plan_graph(name, spec, Later(f"{name}-password"), allow_from)
         self.password = random.RandomPassword(
             f"{name}-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
         ).result
-        self.workloads = graph_workloads(name, spec, self.password, allow_from)
+        plan.password.resolve(self.password)
+        self.workloads = list(plan.workloads)
         self.ready = target.deploy(self.workloads[0], parent=self, depends_on=[])
         self.host = pulumi.Output.from_input(name)
         self.uri = pulumi.Output.from_input(f"bolt://{name}:{BOLT_PORT}")

@@ -3,7 +3,8 @@
 Components turn intent into ``Workload``s; targets turn ``Workload``s into Docker or Kubernetes
 resources. Nothing here imports a target, and targets never know which component they serve.
 Values that decide *what* is built are plain Python; values only passed through (secrets,
-generated passwords, rendered files with secrets) may be ``pulumi.Input``.
+generated passwords, rendered files with secrets) may be ``pulumi.Input``, and those that only a
+resource can give are ``Later`` values.
 """
 
 from __future__ import annotations
@@ -37,6 +38,41 @@ class Role(str, Enum):
     EXPORTER = "exporter"
     BROKER = "broker"
     LOGGING = "logging"
+
+
+class Later:
+    """A value that only a resource gives, once it exists: a generated password, a certificate,
+    another stack's output.
+
+    The whole plan (every workload of every component) is computed, and checked, before any
+    resource exists, yet its workloads pass such values through: an app's ``DATABASE_URL`` holds
+    the database's generated password. They hold ``output``, an Output that stays pending until the
+    component that creates the resource calls ``resolve`` with the real value; whatever was derived
+    from it (a URL, a hash) then completes too, with the resource as a dependency and its secrecy.
+    ``name`` is the resource that gives it, for the error when one is never resolved.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.output, self._resolve = pulumi.deferred_output()
+        self.resolved = False
+
+    def resolve(self, value: pulumi.Input[str]) -> None:
+        self._resolve(pulumi.Output.from_input(value))
+        self.resolved = True
+
+    def fail(self, error: BaseException) -> None:
+        """Resolve with an error: what was derived from the value fails with ``error`` instead of
+        waiting for ever (Pulumi waits for every pending Output before the program ends)."""
+
+        def raise_it(_: object) -> str:
+            raise error
+
+        self._resolve(pulumi.Output.from_input("").apply(raise_it))
+        self.resolved = True
+
+    def __repr__(self) -> str:
+        return f"Later({self.name!r})"
 
 
 @dataclass(frozen=True)
@@ -84,6 +120,17 @@ class File:
     content: pulumi.Input[str]
     secret: bool = False
     mode: int = 0o444
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    """An image built on the Docker host from a folder shipped with Berth (kept there, never
+    pushed); the workload's ``image`` is the local name it is built as."""
+
+    #: Names the build (``build-<name>``); one build per image name.
+    name: str
+    context: str
+    args: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -153,6 +200,8 @@ class Workload:
     #: Extra capabilities this workload needs beyond none (kept to a tiny allow-list).
     capabilities: tuple[str, ...] = ()
     stop_grace_seconds: int = 10
+    #: Build ``image`` on the host instead of pulling it (Docker only).
+    build: Optional[ImageBuild] = None
 
     @property
     def fs_group(self) -> Optional[int]:

@@ -5,17 +5,19 @@ TCP; Beats on 5044 for a collector the team runs). A host-level collector (Fileb
 ``/var/lib/docker/containers`` or a DaemonSet with hostPath) is deliberately not built: it needs the
 host mounts the policy pack forbids and a privileged view of every container on the host.
 
-``logging_workloads`` and ``render_logstash_pipeline`` are pure; ``Logging`` generates the
-``elastic`` password and hands the workloads to the target.
+``logging_workloads`` and ``render_logstash_pipeline`` are pure, and ``plan_logging`` plans the
+workloads with the password to come; ``Logging`` generates the ``elastic`` password and hands the
+workloads to the target.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import pulumi
 
-from .ir import DataVolume, File, Kind, Port, Probe, Role, SecretValue, Workload
+from .ir import DataVolume, File, Kind, Later, Port, Probe, Role, SecretValue, Workload
 from .spec import LoggingSpec, Resources
 
 ES_PORT = 9200
@@ -151,19 +153,37 @@ def logging_workloads(
     return out
 
 
+@dataclass(frozen=True)
+class LoggingPlan:
+    """The logging stack's share of the plan: its workloads and the password they are waiting for."""
+
+    workloads: tuple[Workload, ...]
+    password: Later
+
+
+def plan_logging(spec: LoggingSpec, stack: str, shippers: Sequence[str] = (), kibana_url: Optional[str] = None,
+                 kibana_from: Sequence[str] = ()) -> LoggingPlan:
+    """The workloads, with the ``elastic`` password to come (pure)."""
+    password = Later("elastic-password")
+    return LoggingPlan(tuple(logging_workloads(spec, stack, password.output, shippers, kibana_url, kibana_from)),
+                       password)
+
+
 class Logging(pulumi.ComponentResource):
     """Elasticsearch + Logstash + Kibana. Outputs: ``elastic_password`` (secret), ``logstash`` (host:port)."""
 
     def __init__(self, name: str, spec: LoggingSpec, stack: str, target, shippers: Sequence[str] = (),
                  kibana_url: Optional[str] = None, kibana_from: Sequence[str] = (),
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None, plan: Optional[LoggingPlan] = None):
         super().__init__("berth:index:Logging", name, None, opts)
         import pulumi_random as random
 
+        plan = plan or plan_logging(spec, stack, shippers, kibana_url, kibana_from)
         self.password = random.RandomPassword(
             "elastic-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
         ).result
-        self.workloads = logging_workloads(spec, stack, self.password, shippers, kibana_url, kibana_from)
+        plan.password.resolve(self.password)
+        self.workloads = list(plan.workloads)
         deployed: dict[str, list[pulumi.Resource]] = {}
         for w in self.workloads:
             deps = [r for d in w.depends_on for r in deployed.get(d, [])]

@@ -9,7 +9,7 @@ from typing import Mapping, Optional, Sequence
 
 import pulumi
 
-from .ir import DataVolume, File, Kind, Port, Probe, Role, SecretValue, Workload
+from .ir import DataVolume, File, Kind, Later, Port, Probe, Role, SecretValue, Workload
 from .renderers.monitoring import (
     ScrapeTarget,
     render_alert_rules,
@@ -150,22 +150,47 @@ def monitoring_workloads(
     return out
 
 
+@dataclass(frozen=True)
+class MonitoringPlan:
+    """Monitoring's share of the plan: its workloads and the Grafana password they are waiting for."""
+
+    workloads: tuple[Workload, ...]
+    grafana_password: Later
+
+
+def plan_monitoring(
+    spec: MonitoringSpec, stack: str, apps: Sequence[MetricsApp], watched: Sequence[Watched],
+    backups: Sequence[tuple[str, int]] = (), grafana_url: Optional[str] = None, grafana_from: Sequence[str] = (),
+    backup_clients: Sequence[str] = (),
+) -> MonitoringPlan:
+    """The workloads, with the Grafana admin password to come (pure)."""
+    password = Later("grafana-admin-password")
+    workloads = monitoring_workloads(spec, stack, apps, watched, password.output, backups, grafana_url, grafana_from,
+                                     backup_clients)
+    return MonitoringPlan(tuple(workloads), password)
+
+
 class Monitoring(pulumi.ComponentResource):
     """Prometheus + exporters + Grafana. Outputs: ``grafana_admin_password`` (secret)."""
 
-    def __init__(self, name: str, spec: MonitoringSpec, stack: str, target, apps: Sequence[MetricsApp],
-                 watched: Sequence[Watched], depends_on: Mapping[str, Sequence[pulumi.Resource]],
+    def __init__(self, name: str, spec: MonitoringSpec, stack: str, target, apps: Sequence[MetricsApp] = (),
+                 watched: Sequence[Watched] = (), depends_on: Optional[Mapping[str, Sequence[pulumi.Resource]]] = None,
                  backups: Sequence[tuple[str, int]] = (), grafana_url: Optional[str] = None,
                  grafana_from: Sequence[str] = (), backup_clients: Sequence[str] = (),
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None, plan: Optional[MonitoringPlan] = None):
+        """``plan``: its share of the stack's plan (``apps`` to ``backup_clients`` went into it);
+        without one, monitoring plans itself. ``depends_on``: what each exporter waits for, by the
+        name of the datastore it watches."""
         super().__init__("berth:index:Monitoring", name, None, opts)
+        depends_on = depends_on or {}
         import pulumi_random as random
 
+        plan = plan or plan_monitoring(spec, stack, apps, watched, backups, grafana_url, grafana_from, backup_clients)
         self.grafana_password = random.RandomPassword(
             "grafana-admin-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
         ).result
-        self.workloads = monitoring_workloads(spec, stack, apps, watched, self.grafana_password, backups,
-                                              grafana_url, grafana_from, backup_clients)
+        plan.grafana_password.resolve(self.grafana_password)
+        self.workloads = list(plan.workloads)
         self.ready: list[pulumi.Resource] = []
         for w in self.workloads:
             src = w.name.removesuffix("-exporter")

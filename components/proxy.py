@@ -17,12 +17,14 @@ acme           refused by the spec                         cert-manager fills th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 
-from .ir import File, Kind, Port, Probe, Publish, Role, Workload
+from .ir import File, Kind, Later, Port, Probe, Publish, Role, Workload
 from .renderers.nginx import (
     CERT_PATH,
     HTTP_PORT,
@@ -33,7 +35,7 @@ from .renderers.nginx import (
     render_nginx_conf,
     security_headers,
 )
-from .spec import ProxySpec, TlsMode
+from .spec import ConfigError, ProxySpec, TlsMode
 
 NGINX_UID = 101  # the nginx-unprivileged image's user
 NGINX_CONF = "/etc/nginx/berth/nginx.conf"
@@ -210,9 +212,6 @@ def upstream_revision(workloads: Sequence[Workload]) -> pulumi.Output[str]:
     this hash in a proxy label makes the proxy restart with its upstreams (a few seconds of edge
     downtime per app deploy, instead of 502/504s until someone restarts it). With nginx >= 1.27.3
     and ``resolver`` set, upstreams are also re-resolved while running."""
-    import hashlib
-    import json
-
     plain = [
         {"name": w.name, "image": w.image, "entrypoint": w.entrypoint, "command": w.command, "env": w.env,
          "ports": [p.port for p in w.ports], "replicas": w.replicas, "secret_env": sorted(w.secret_env)}
@@ -228,6 +227,30 @@ def upstream_revision(workloads: Sequence[Workload]) -> pulumi.Output[str]:
     return pulumi.Output.unsecret(pulumi.Output.all(*secrets).apply(digest))
 
 
+@dataclass(frozen=True)
+class ProxyPlan:
+    """The edge's share of the plan: what it routes to and, on Docker, the nginx workload with the
+    certificate and key to come (on Kubernetes the Ingresses need no workload)."""
+
+    backends: Mapping[str, Backend]
+    extra_routes: tuple[ProxyRoute, ...] = ()
+    workload: Optional[Workload] = None
+    cert: Optional[Later] = None
+    key: Optional[Later] = None
+
+
+def plan_proxy(spec: ProxySpec, domain: str, target: str, backends: Mapping[str, Backend],
+               extra_routes: Sequence[ProxyRoute] = (), upstreams: Sequence[Workload] = ()) -> ProxyPlan:
+    """The nginx workload on Docker, labelled with its upstreams' revision (pure)."""
+    if target == "kubernetes":
+        return ProxyPlan(dict(backends), tuple(extra_routes))
+    cert, key = Later("proxy-tls-cert"), Later("proxy-tls-key")
+    w = proxy_workload(spec, domain, backends, cert.output, key.output, extra_routes)
+    if upstreams:
+        w = replace(w, labels={**w.labels, "berth.upstream-revision": upstream_revision(upstreams)})
+    return ProxyPlan(dict(backends), tuple(extra_routes), w, cert, key)
+
+
 class Proxy(pulumi.ComponentResource):
     """The edge: nginx with generated config and TLS (Docker) or Ingresses (Kubernetes).
     Output: ``url``."""
@@ -235,8 +258,9 @@ class Proxy(pulumi.ComponentResource):
     def __init__(self, name: str, spec: ProxySpec, domain: str, target, backends: Mapping[str, Backend],
                  depends_on: Sequence[pulumi.Resource] = (), extra_routes: Sequence[ProxyRoute] = (),
                  upstreams: Sequence[Workload] = (), opts: Optional[pulumi.ResourceOptions] = None,
-                 secrets: Optional[Mapping[str, str]] = None):
+                 secrets: Optional[Mapping[str, str]] = None, plan: Optional[ProxyPlan] = None):
         super().__init__("berth:index:Proxy", name, None, opts)
+        plan = plan or plan_proxy(spec, domain, target.name, backends, extra_routes, upstreams)
         if target.name == "kubernetes":
             deps = [target.namespace, *depends_on]
             headers = security_headers_manifest(target.ctx.namespace, target.ctx.stack)
@@ -247,16 +271,15 @@ class Proxy(pulumi.ComponentResource):
                 cert, key = self._tls(spec, domain, secrets or {})
                 m = tls_secret_manifest(target.ctx.namespace, target.ctx.stack, domain, cert, key)
                 deps.append(target.create(m, "tls-secret", self, [target.namespace]))
-            for m in ingress_manifests(target.ctx.namespace, target.ctx.stack, spec, domain, backends, extra_routes):
+            for m in ingress_manifests(target.ctx.namespace, target.ctx.stack, spec, domain, plan.backends,
+                                       plan.extra_routes):
                 target.create(m, f"{m['metadata']['name']}-ingress", self, deps)
         else:
+            assert plan.workload and plan.cert and plan.key, "a Docker proxy is planned with its workload"
             cert, key = self._tls(spec, domain, secrets or {})
-            w = proxy_workload(spec, domain, backends, cert, key, extra_routes)
-            if upstreams:
-                from dataclasses import replace
-
-                w = replace(w, labels={**w.labels, "berth.upstream-revision": upstream_revision(upstreams)})
-            target.deploy(w, parent=self, depends_on=list(depends_on))
+            plan.cert.resolve(cert)
+            plan.key.resolve(key)
+            target.deploy(plan.workload, parent=self, depends_on=list(depends_on))
         port = "" if spec.https_port == 443 else f":{spec.https_port}"
         self.url = pulumi.Output.from_input(f"https://{domain}{port}/")
         self.register_outputs({"url": self.url})
@@ -268,8 +291,6 @@ class Proxy(pulumi.ComponentResource):
             # with the stack's key and no file on disk. The spec checked both names exist.
             return secrets[spec.tls.cert_secret], pulumi.Output.secret(secrets[spec.tls.key_secret])
         if spec.tls.mode == TlsMode.FILES:
-            from .spec import ConfigError
-
             try:  # checked by the spec before any resource exists; read here, where they are used
                 with open(spec.tls.cert_file) as c, open(spec.tls.key_file) as k:  # type: ignore[arg-type]
                     return c.read(), pulumi.Output.secret(k.read())

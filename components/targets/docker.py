@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import pulumi
 
-from ..ir import File, Kind, Probe, Role, Workload, probe_http_command
+from ..ir import File, ImageBuild, Kind, Probe, Role, Workload, probe_http_command
 from ..spec import cpu_millis, memory_mib
 
 #: Fields the provider shows as in-place updates that do nothing to a running container.
@@ -442,21 +442,20 @@ class DockerTarget:
         img = self._images[ref]
         return img.image_id if isinstance(img, RemoteImage) else img.image_name
 
-    def build_image(self, name: str, context: str, args: dict[str, str], parent: pulumi.Resource) -> str:
-        """Build an image from a Dockerfile shipped in this repo (kept on the host, never pushed)."""
+    def build_image(self, ref: str, build: ImageBuild) -> None:
+        """Build ``ref`` from a Dockerfile shipped with Berth (kept on the host, never pushed); once
+        per image name."""
         from pulumi_docker import Image
 
-        tag = "-".join(f"{v}" for _, v in sorted(args.items())) or "latest-build"
-        ref = f"{self.prefix}-{name}:{tag}"
         if ref not in self._images:
             self._images[ref] = Image(
-                f"build-{name}",
+                f"build-{build.name}",
                 image_name=ref,
-                build={"context": context, "dockerfile": f"{context}/Dockerfile", "args": args, "platform": "linux/amd64"},
+                build={"context": build.context, "dockerfile": f"{build.context}/Dockerfile", "args": build.args,
+                       "platform": "linux/amd64"},
                 skip_push=True,
                 opts=self._opts(self._parent),
             )
-        return ref
 
     def deploy(self, w: Workload, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
         """Create the volumes and containers of ``w``; returns what dependents should wait for."""
@@ -479,6 +478,8 @@ class DockerTarget:
                 )
             )
             volumes.append(self._volumes[v.name])
+        if w.build:
+            self.build_image(w.image, w.build)
         image = self.image(w.image, parent)
         if w.files:
             # Generated files: their volumes, then the one-shot container that writes them; the

@@ -525,6 +525,8 @@ class KubernetesTarget:
         return cls(name, opts=opts, **kwargs)
 
     def deploy(self, w: Workload, parent: pulumi.Resource, depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        if w.build:
+            raise ValueError(f"workload {w.name}: images are built on a Docker host only; give a registry image")
         extra = set(w.capabilities) - set(RESTRICTED_CAPABILITIES)
         if extra:
             raise ValueError(f"workload {w.name}: capabilities {sorted(extra)} are not admitted by Pod Security 'restricted'")

@@ -11,7 +11,7 @@ from berth.components.backup import backup_workloads
 from berth.components.ir import Kind
 from berth.components.renderers.backup import SCRIPT_DIR, max_interval_seconds, render_crontab
 from berth.components.spec import BackupSpec, DatabaseSpec, parse_spec
-from berth.components.stack import revision
+from berth.components.plan import revision
 from berth.components.targets.kubernetes import KubeContext, manifests
 
 DB = DatabaseSpec(database="easyflow", user="easyflow")

@@ -1,6 +1,6 @@
 """The capacity check (``berth:docker.capacity`` / ``berth:kubernetes.capacity``, components/capacity.py):
-a stack that does not fit the machines it declares fails before any resource exists, with the key, the
-totals, the capacity, the biggest consumers and the fix; every seed stack declares its machines and fits."""
+a stack whose plan does not fit the machines it declares fails before any resource exists, with the key,
+the totals, the capacity, the biggest consumers and the fix; every seed stack declares its machines and fits."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import pulumi
 import pytest
 import yaml
 
-from berth.components.capacity import capacity_problems, check_capacity, consumers, stack_workloads
+from berth.components.capacity import capacity_problems, consumers
+from berth.components.checks import check_plan
+from berth.components.plan import plan_stack
 from berth.components.spec import ConfigError, cpu_millis, memory_mib, parse_spec
 from berth.components.targets.docker import docker_cpus
 from berth.record import ROOT, Recording, record
@@ -33,8 +35,12 @@ def spec_of(target: str = "docker", **sections: Any):
     return parse_spec({k.split(":", 1)[1]: v for k, v in config(target, **sections).items()})
 
 
+def plan_of(spec, prefix: str = "berth-t"):
+    return plan_stack(spec, prefix)
+
+
 def problems(target: str = "docker", **sections: Any) -> list[str]:
-    return capacity_problems(spec_of(target, **sections), "berth-t")[0]
+    return capacity_problems(plan_of(spec_of(target, **sections)))[0]
 
 
 def stack_spec(project_dir: Path, stack: str):
@@ -65,7 +71,7 @@ def test_docker_memory_limits_that_do_not_fit_name_key_totals_capacity_biggest_a
 def test_docker_fits_a_host_big_enough_and_nothing_is_checked_without_a_capacity():
     assert problems(services=API_3X1G, databases=DB, docker={"capacity": {"cpus": 2, "memory": "5Gi"}}) == []
     huge = {f"s{i}": {"image": "app:1", "replicas": 10, "resources": {"memory_limit": "4Gi"}} for i in range(5)}
-    assert capacity_problems(spec_of(services=huge), "berth-t") == ([], [])
+    assert capacity_problems(plan_of(spec_of(services=huge))) == ([], [])
 
 
 def test_docker_counts_the_autoscalers_minimum():
@@ -98,7 +104,7 @@ def test_docker_refuses_a_cpu_limit_above_the_hosts_cpus_but_does_not_sum_cpu():
 def test_docker_cpu_limits_are_counted_as_docker_rounds_them():
     spec = spec_of(services={"api": {"image": "app:1", "resources": {"cpu": "100m", "cpu_limit": "250m"}}},
                    docker={"capacity": {"cpus": 1, "memory": "1Gi"}})
-    [api] = [c for c in consumers(spec, "berth-t") if c.name == "api"]
+    [api] = [c for c in consumers(plan_of(spec)) if c.name == "api"]
     assert api.cpu_limit == 300 and docker_cpus("250m") == "0.3"
 
 
@@ -109,7 +115,7 @@ def test_berths_own_workloads_are_counted_with_where_they_come_from():
         monitoring={"enabled": True}, logging={"enabled": True},
         docker={"capacity": {"cpus": 2, "memory": "4Gi"}},
     )
-    got = {c.name: (c.source, c.fixed) for c in consumers(spec, "berth-t")}
+    got = {c.name: (c.source, c.fixed) for c in consumers(plan_of(spec))}
     assert got["db-replica"] == ("berth:databases.db.resources", False)
     assert got["proxy"] == ("berth:proxy.resources", False)
     assert got["elasticsearch"] == ("berth:logging.resources", False)
@@ -117,7 +123,7 @@ def test_berths_own_workloads_are_counted_with_where_they_come_from():
     assert got["db-backup"] == ("berth:backups.db", True)
     assert got["prometheus"] == got["grafana"] == got["db-exporter"] == got["pushgateway"] == ("berth:monitoring", True)
     assert {n for n in got if n.startswith("db-predeploy-backup")}, "the pre-deploy dump runs while the stack runs"
-    [msg] = capacity_problems(spec, "berth-t")[0]
+    [msg] = capacity_problems(plan_of(spec))[0]
     assert "elasticsearch 2Gi (berth:logging.resources.memory_limit)" in msg
     assert "kibana 1Gi (berth:logging, a fixed size)" in msg
 
@@ -144,7 +150,7 @@ def test_kubernetes_fits_more_nodes_and_counts_cronjobs_and_jobs_as_pods():
     tiers = [{"name": n, "schedule": "0 2 * * *", "keep": 3} for n in ("daily", "weekly", "monthly")]
     spec = spec_of("kubernetes", databases=DB, backups={"db": {"tiers": tiers, "pre_deploy": True}},
                    kubernetes={"capacity": cap})
-    names = [c.name for c in consumers(spec, "berth-t")]
+    names = [c.name for c in consumers(plan_of(spec))]
     assert {"db-backup-daily", "db-backup-weekly", "db-backup-monthly"} <= set(names)
     assert any(n.startswith("db-predeploy-backup-") for n in names)
 
@@ -175,14 +181,14 @@ def test_kubernetes_warns_when_an_autoscalers_max_cannot_be_reached():
     svc = {"api": {"image": "app:1", "port": 8000, "autoscale": {"min": 2, "max": 10},
                    "resources": {"cpu": "500m", "memory": "512Mi", "memory_limit": "1Gi"}}}
     spec = spec_of("kubernetes", services=svc, kubernetes={"capacity": {"cpus": 2, "memory": "4Gi"}})
-    found, warnings = capacity_problems(spec, "berth-t")
+    found, warnings = capacity_problems(plan_of(spec))
     assert found == []
     # 1750m allocatable: 3 pods of 500m (memory would allow 6).
     assert warnings == ["berth:services.api.autoscale.max = 10: the 1 node of berth:kubernetes.capacity has room "
                         "for 3 api pods (each requests 500m CPU and 512Mi); under load the autoscaler's pods beyond "
                         "that would stay Pending: lower max, or declare more nodes"]
     roomy = spec_of("kubernetes", services=svc, kubernetes={"capacity": {"nodes": 3, "cpus": 2, "memory": "4Gi"}})
-    assert capacity_problems(roomy, "berth-t") == ([], [])
+    assert capacity_problems(plan_of(roomy)) == ([], [])
 
 
 # ---------------------------------------------------------------- the spec
@@ -231,12 +237,12 @@ def test_the_program_fails_before_any_resource_exists(monkeypatch):
     assert len(created) > 5
 
 
-def test_check_capacity_logs_the_warnings(monkeypatch):
+def test_the_plan_check_logs_the_warnings(monkeypatch):
     seen: list[str] = []
     monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **kw: seen.append(msg))
     spec = spec_of("kubernetes", services={"api": {"image": "app:1", "autoscale": {"min": 1, "max": 50}}},
                    kubernetes={"capacity": {"cpus": 2, "memory": "4Gi"}})
-    check_capacity(spec, "berth-t")
+    check_plan(plan_of(spec))
     assert len(seen) == 1 and seen[0].startswith("berth:services.api.autoscale.max = 50")
 
 
@@ -251,7 +257,7 @@ def test_every_stack_declares_its_machines_with_a_comment_and_fits_them(project_
     lines = (project_dir / f"Pulumi.{stack}.yaml").read_text().splitlines()
     [at] = [i for i, line in enumerate(lines) if re.match(r"\s+capacity:", line)]
     assert lines[at - 1].strip().startswith("#"), "say where the size comes from in a comment above it"
-    assert capacity_problems(spec, "x")[0] == []
+    assert capacity_problems(plan_of(spec, "x"))[0] == []
 
 
 def _recorded_units(rec: Recording, target: str) -> Counter:
@@ -281,7 +287,7 @@ def _recorded_units(rec: Recording, target: str) -> Counter:
 
 def _computed_units(spec, prefix: str) -> Counter:
     units: Counter = Counter()
-    for w in stack_workloads(spec, prefix):
+    for w in plan_stack(spec, prefix).workloads:
         r = w.resources
         if spec.target.value == "docker":
             units[(w.name, memory_mib(r.memory_limit), docker_cpus(r.cpu_limit))] += w.scaling.min if w.scaling else w.replicas
@@ -293,7 +299,8 @@ def _computed_units(spec, prefix: str) -> Counter:
 
 @pytest.mark.parametrize("project_dir, stack", STACKS, ids=IDS)
 def test_the_workloads_counted_are_the_ones_the_program_deploys(project_dir, stack):
-    """stack_workloads mirrors build: the same workloads, counts and resources as the recorded resources."""
+    """The plan the capacity check reads is what the program deploys: the same workloads, counts and
+    resources as the recorded resources."""
     rec = record(stack, project_dir=project_dir)
     spec = stack_spec(project_dir, stack)
     prefix = spec.name or f"{rec.project}-{stack}"
