@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Optional, Sequence
 
+from . import __version__
+
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
-
     p = argparse.ArgumentParser(prog="berth", description="Offline tools for a Berth project.")
     p.add_argument("--version", action="version", version=f"berth {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _render(args: argparse.Namespace) -> int:
+    # Imported for this command only: `berth --version` and `berth policy-pack` load neither
+    # Pulumi nor the models.
     from .components.spec import ConfigError
     from .render import RenderError, render
 
@@ -110,7 +112,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     command_line = argv is None  # run as `berth ...` / `python -m berth ...`, not called from Python
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["preview-comment"]:
-        # Its own parser (and --help): the renderer has many options of its own.
+        # Its own parser (and --help): the renderer has many options of its own. Imported for this
+        # command only.
         from .preview.cli import main as preview_comment
 
         return preview_comment(argv[1:])

@@ -32,6 +32,7 @@ def _cell(text: str) -> str:
 
 def reference_markdown() -> str:
     """The generated table: one row per key (map keys as NAME, list items as [])."""
+    # Imported when the table is made: finding and replacing the README's section needs no models.
     from berth.components.spec import reference_rows
 
     lines = [

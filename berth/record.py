@@ -206,6 +206,8 @@ def stack_config(stack: str, project_dir: Path = ROOT) -> tuple[str, dict[str, A
     (``version: 7.10``). Keys meant for Berth under another namespace are reported by the program
     itself (``read_raw_config``), which sees every key as it does under the CLI.
     """
+    # Imported when a stack is read, as pulumi is in this module: importing berth.record (for ROOT
+    # or the Recording type) loads neither Pulumi nor the models.
     from berth.components.spec import ConfigError, read_stack_file
 
     project = read_stack_file(project_dir / "Pulumi.yaml").get("name")
@@ -295,6 +297,7 @@ def _project_program(project_dir: Path) -> Callable[[], None]:
     program when the project has none."""
     main = project_dir / "__main__.py"
     if not main.exists():
+        # Only for a project without a program of its own (see stack_config on why it is imported here).
         from berth.components.program import main as berth_main
 
         return berth_main
