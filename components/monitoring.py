@@ -182,9 +182,9 @@ class Monitoring(pulumi.ComponentResource):
         without one, monitoring plans itself. ``depends_on``: what each exporter waits for, by the
         name of the datastore it watches."""
         super().__init__("berth:index:Monitoring", name, None, opts)
-        depends_on = depends_on or {}
         import pulumi_random as random
 
+        depends_on = depends_on or {}
         plan = plan or plan_monitoring(spec, stack, apps, watched, backups, grafana_url, grafana_from, backup_clients)
         self.grafana_password = random.RandomPassword(
             "grafana-admin-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)

@@ -200,3 +200,19 @@ def test_a_package_init_that_imports_its_own_modules_is_no_circle(tmp_path):
     (pkg / "b.py").write_text("from . import x as y\n")
     assert [describe(c) for _, c in circles(graph(modules({"pkg": pkg}), tmp_path))] == [
         "pkg (pkg/__init__.py:1) -> pkg.a (pkg/a.py:1) -> pkg.b (pkg/b.py:1) -> pkg"]
+
+
+#: What may import the stack (it builds the whole stack) and the program (which reads config and
+#: builds it): the entry points above them. Below them, data only flows down.
+ABOVE = {
+    "berth.components.stack": {"berth.components.program", "berth.api"},
+    "berth.components.program": {"berth.record"},
+}
+
+
+def test_nothing_below_the_stack_imports_the_stack_or_the_program():
+    edges = graph(modules())
+    for top, allowed in ABOVE.items():
+        importers = {(a, where) for a, es in edges.items() for _, b, where in es if b == top}
+        assert {a for a, _ in importers} <= allowed, f"{top} imported from below: " + ", ".join(
+            f"{a} ({where})" for a, where in sorted(importers) if a not in allowed)
