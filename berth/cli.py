@@ -3,10 +3,12 @@
     berth render -s prod -o build/prod                 # what a stack would create, without deploying
     berth render -s dev --project-dir examples/wishlins
     berth preview-comment --stack prod=preview.json:events.ndjson   # the PR comment
+    berth drift-report --stack prod=preview.json:events.ndjson --out-dir drift   # drift issues
+    berth status -s prod                               # is every workload of the stack running?
     berth policy-pack                                  # where the installed policy pack is
     berth --version
 
-Exit codes: 0 done, 2 bad stack config or bad request (the message names the config key; no
+Exit codes: 0 done (status: every workload fine), 1 status: a workload is not fine, 2 bad stack config or bad request (the message names the config key; no
 traceback), 1 anything unexpected (with its traceback: that is a bug).
 """
 
@@ -46,6 +48,26 @@ def _parser() -> argparse.ArgumentParser:
         help="render `pulumi preview --json` outputs and event logs as one PR comment (see --help)",
     )
     sub.add_parser(
+        "drift-report", add_help=False,
+        help="render `pulumi preview --refresh --json` outputs as one drift report per stack (see --help)",
+    )
+    st = sub.add_parser(
+        "status",
+        help="the health of every workload of a stack, read from its Docker host or cluster",
+        description=(
+            "Evaluate the stack's program under mocks (as render does) for the workloads it declares, then "
+            "read each from the target: state, health, restarts and its last error line. Docker: the stack's "
+            "berth:docker.host (ssh:// through your ssh client) or DOCKER_HOST; Kubernetes: the kubeconfig "
+            "context. Exit 0 when every workload is fine, 1 when one is not, 2 on bad config or an "
+            "unreachable target."
+        ),
+    )
+    st.add_argument("-s", "--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    st.add_argument("--project-dir", type=Path, default=Path("."),
+                    help="directory with Pulumi.yaml and Pulumi.<stack>.yaml (default: the current directory)")
+    st.add_argument("--json", type=Path, default=None, metavar="FILE",
+                    help="also write the report as JSON to FILE (- for stdout instead of the table)")
+    sub.add_parser(
         "policy-pack",
         help="print the directory of the installed policy pack (for `pulumi preview --policy-pack`)",
     )
@@ -75,6 +97,24 @@ def _render(args: argparse.Namespace) -> int:
             f"{c['other']} other resource(s) in {out}/resources, index.json, outputs.json"
         )
     return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .components.spec import ConfigError
+    from .status import TargetError, format_table, status, to_json
+
+    try:
+        report = status(args.stack, args.project_dir)
+    except (ConfigError, FileNotFoundError, TargetError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if str(args.json) == "-":
+        print(to_json(report))
+    else:
+        print(format_table(report))
+        if args.json:
+            args.json.write_text(to_json(report) + "\n")
+    return 0 if report["ok"] else 1
 
 
 def _policy_pack() -> int:
@@ -117,11 +157,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .preview.cli import main as preview_comment
 
         return preview_comment(argv[1:])
+    if argv[:1] == ["drift-report"]:
+        from .preview.drift import main as drift_report
+
+        return drift_report(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "render":
         if command_line:
             _render_and_exit(args)
         return _render(args)
+    if args.command == "status":
+        return _status(args)
     if args.command == "policy-pack":
         return _policy_pack()
     return 2  # pragma: no cover - argparse rejects unknown commands

@@ -10,6 +10,7 @@ from berth.record import Recording, record
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "real_docker: needs a real Docker engine (tests/real)")
     config.addinivalue_line("markers", "real_k8s: needs the real cluster started by .ci/k8s/up.sh (tests/real)")
+    config.addinivalue_line("markers", "workflows: runs a GitHub workflow with act (.ci/act.sh; tests/workflows)")
 
 
 @pytest.fixture(scope="session")

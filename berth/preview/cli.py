@@ -7,7 +7,7 @@ Usage::
     berth preview-comment \
         --stack dev=dev/preview.json:dev/events.ndjson \
         --stack prod=prod/preview.json \
-        [--exit-code dev=0 --exit-code prod=255] [--title T] > comment.md
+        [--exit-code dev=0 --exit-code prod=255] [--stderr prod=prod/stderr.txt] [--title T] > comment.md
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ It reads two files per stack, both written by `pulumi preview` (nothing else is 
                   the CLI writes policy pack violations. The Pulumi CLI accepts --event-log only
                   with PULUMI_DEBUG_COMMANDS=true in its environment. Without an event log the
                   comment shows no policy results (a log that is named but missing is noted).
+and, optionally (--stderr), what the CLI wrote on stderr: shown for a preview that failed without
+saying why in its document (a Docker host or cluster that cannot be reached).
 """
 
 EPILOG = """\
@@ -68,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "colon, its event log (--event-log FILE); repeat for each stack")
     parser.add_argument("--exit-code", action="append", default=[], metavar="NAME=CODE",
                         help="exit code of that stack's `pulumi preview` (shown; non-zero marks it failed)")
+    parser.add_argument("--stderr", action="append", default=[], metavar="NAME=FILE",
+                        help="that stack's `pulumi preview` stderr (shown when the preview failed and its "
+                             "document names no error, e.g. a Docker host that cannot be reached)")
     parser.add_argument("--title", default=DEFAULT_TITLE, help=f"the comment's heading (default: {DEFAULT_TITLE!r})")
     parser.add_argument("--max-bytes", type=int, default=DEFAULT_BUDGET, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -80,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError:
             parser.error(f"--exit-code expects NAME=INTEGER, got {item!r}")
 
-    results = [load_stack(name, preview, events, codes.get(name)) for name, preview, events in args.stack]
+    stderr = dict(item.partition("=")[::2] for item in args.stderr)
+    results = [load_stack(name, preview, events, codes.get(name), stderr.get(name) or None)
+               for name, preview, events in args.stack]
     sys.stdout.write(render_comment(results, args.title, args.max_bytes))
     return 0
 

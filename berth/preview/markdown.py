@@ -375,6 +375,9 @@ def build_blocks(results: Sequence[StackResult], title: str = DEFAULT_TITLE) -> 
         if r.stderr and r.failed:
             text = "\n\n".join(r.stderr[:MAX_ERRORS_PER_STACK])
             blocks.append(Block("**Program output (stderr):**\n\n" + code_block(truncate(text, MAX_ERROR_CHARS)), stack=r.label))
+        if r.cli_output and r.failed and not r.errors:
+            blocks.append(Block("**The CLI said:**\n\n" + code_block(truncate(r.cli_output, MAX_ERROR_CHARS)),
+                                stack=r.label))
 
         if r.violations:
             n_mand = len(r.mandatory)

@@ -189,6 +189,9 @@ class StackResult:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
+    # The CLI's own error output (``2> stderr.txt``), kept for a failed preview whose document says
+    # nothing of why (an unreachable host fails before any resource; the CLI then prints no diagnostic).
+    cli_output: str = ""
     violations: list[Violation] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # our own notes (missing files etc.)
     exit_code: int | None = None

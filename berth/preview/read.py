@@ -263,7 +263,20 @@ def read_preview(text: str, path: str) -> tuple[Any, list[dict], list[str]]:
     return doc, [], []
 
 
-def load_stack(label: str, preview_path: str, events_path: str | None = None, exit_code: int | None = None) -> StackResult:
+def cli_errors(text: str, max_lines: int = 40) -> str:
+    """What the CLI's stderr says of a failure: its ``error:`` lines with what follows each (the cause
+    is often on the next lines), else its last lines; ANSI colour removed."""
+    lines = [strip_colors(line).rstrip() for line in text.splitlines()]
+    lines = [line for line in lines if line.strip()]
+    picked: list[str] = []
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("error:"):
+            picked += [x for x in lines[i:i + 4] if x not in picked]
+    return "\n".join((picked or lines[-max_lines:])[:max_lines])
+
+
+def load_stack(label: str, preview_path: str, events_path: str | None = None, exit_code: int | None = None,
+               stderr_path: str | None = None) -> StackResult:
     problems: list[str] = []
     doc: Any = None
     events: list[dict] = []
@@ -288,6 +301,12 @@ def load_stack(label: str, preview_path: str, events_path: str | None = None, ex
         except OSError as exc:
             problems.append(f"The event log could not be read ({exc.strerror or exc}), so policy results are unknown.")
     result = analyze_preview(label, doc, events, exit_code)
+    if stderr_path:
+        try:
+            with open(stderr_path, encoding="utf-8", errors="replace") as fh:
+                result.cli_output = cli_errors(fh.read())
+        except OSError:
+            pass  # a missing stderr file is no news: the document and the exit code still tell
     if problems:
         # analyze_preview's generic "no document" note is redundant next to a precise one.
         if doc is None:

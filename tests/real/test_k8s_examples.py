@@ -79,6 +79,8 @@ def wishlins_config() -> dict:
         if "resources" in svc:
             svc["resources"]["cpu"] = "100m"
     cfg["berth:services"]["bot"]["command"] = BOT_COMMAND
+    # A namespace of this test's own: previews of the stack file dry-run into "wishlins" meanwhile.
+    cfg["berth:kubernetes"]["namespace"] = "berth-t-wishlins"
     for db in cfg["berth:databases"].values():
         db["image"] = "localhost/berth-postgres:15"
         db["storage"] = "1Gi"
