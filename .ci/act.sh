@@ -5,7 +5,8 @@
 #   eval "$(bash .ci/act.sh env)"   # BERTH_ACT, BERTH_ACTIONS, BERTH_ACT_TOOLCACHE (prints `export ...`)
 #
 # GitHub is not reachable here, so nothing is cloned at run time:
-# - act (github.com/nektos/act) is built from the Go module proxy into $BERTH_CACHE/bin;
+# - act (github.com/nektos/act) is built from the Go module proxy into $BERTH_CACHE/bin, its artifact
+#   server made to ignore request fields it does not know (see build_act);
 # - each action the workflows pin is a snapshot in ../shared/vendor/gh-action-NAME.tar.gz (one folder
 #   of the action's repository at the commit ../shared/vendor/SOURCES.md names). Where a snapshot lacks
 #   the `dist/` bundle that action.yml runs, it is built from the sources with npm, by the action's own
@@ -14,7 +15,8 @@
 # - actions/setup-python finds Python in a tool cache (act's RUNNER_TOOL_CACHE) instead of
 #   downloading it: Python/<version>/x64 holds links to this machine's python3.
 # upload-artifact's lock file names @actions/artifact 6.2.0, which the registry here does not serve:
-# `npm install` takes the newest 6.2.x its package.json allows (6.2.1) instead of `npm ci`.
+# its build installs 6.2.1 (the next patch release, which its package.json range allows) and keeps
+# every other locked version.
 # A cold build takes a few minutes (act ~8 min on 2 cores, each npm build ~1-2 min); cached, a few checks.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -22,7 +24,7 @@ REPO=$(cd "$HERE/.." && pwd)
 SHARED=${BERTH_SHARED:-$(cd "$REPO/../shared" 2>/dev/null && pwd || true)}
 BERTH_CACHE=${BERTH_CACHE:-/var/cache/berth}
 ACT_VERSION=v0.2.89
-ACT=$BERTH_CACHE/bin/act-$ACT_VERSION
+ACT=$BERTH_CACHE/bin/act-$ACT_VERSION-artifacts-ignore-unknown
 ACTIONS=$BERTH_CACHE/actions
 TOOLCACHE=$BERTH_CACHE/act/tool_cache
 
@@ -37,7 +39,7 @@ checkout	actions/checkout	dist/index.js	-
 setup-python	actions/setup-python	dist/setup/index.js	-
 github-script	actions/github-script	dist/index.js	-
 download-artifact	actions/download-artifact	dist/index.js	npm ci --no-audit --no-fund --ignore-scripts && npx ncc build src/download-artifact.ts -o dist
-upload-artifact	actions/upload-artifact	dist/upload/index.js	npm install --no-audit --no-fund --ignore-scripts && npx ncc build src/upload/index.ts -o dist/upload && npx ncc build src/merge/index.ts -o dist/merge
+upload-artifact	actions/upload-artifact	dist/upload/index.js	npm install --no-audit --no-fund --ignore-scripts @actions/artifact@6.2.1 && npx ncc build src/upload/index.ts -o dist/upload && npx ncc build src/merge/index.ts -o dist/merge
 pulumi-actions	pulumi/actions	dist/index.js	npm install --no-audit --no-fund --ignore-scripts && npx ncc build src/main.ts -e typescript -o dist && node scripts/replace-ts.js
 EOF
 )
@@ -48,11 +50,24 @@ commit_of() {  # the commit SOURCES.md gives for a repository (the prefix it pri
 
 build_act() {
   if [ -x "$ACT" ]; then return 0; fi
-  log "building act $ACT_VERSION (Go module proxy)"
-  local gobin; gobin=$(mktemp -d)
-  GOPATH="${GOPATH:-$BERTH_CACHE/go}" GOBIN="$gobin" go install "github.com/nektos/act@$ACT_VERSION"
-  install -m 0755 "$gobin/act" "$ACT"
-  rm -rf "$gobin"
+  log "building act $ACT_VERSION (Go module proxy) with one change to its artifact server"
+  local src work
+  export GOPATH="${GOPATH:-$BERTH_CACHE/go}" GOFLAGS=-mod=mod
+  src=$(cd /tmp && go mod download -json "github.com/nektos/act@$ACT_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [ -d "$src" ] || die "go mod download of act gave no source folder"
+  work=$(mktemp -d)
+  cp -r "$src/." "$work/" && chmod -R u+w "$work"
+  # act's artifact server (the v4 protocol GitHub's upload-artifact/download-artifact speak) refuses
+  # every request that carries a field it does not know: upload-artifact v7 sends `mime_type` in
+  # CreateArtifact, so every upload failed ("unknown field mime_type"). The server now ignores
+  # fields it does not know, as GitHub's own protobuf servers do; nothing else of act changes.
+  grep -q 'err = protojson.Unmarshal(body, req)' "$work/pkg/artifacts/artifacts_v4.go" \
+    || die "act's artifact server changed: review the patch in .ci/act.sh"
+  sed -i 's/err = protojson.Unmarshal(body, req)/err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(body, req)/' \
+    "$work/pkg/artifacts/artifacts_v4.go"
+  (cd "$work" && go build -trimpath -o "$ACT.tmp" .) || die "act build failed"
+  mv "$ACT.tmp" "$ACT"
+  rm -rf "$work"
 }
 
 build_action() {  # NAME REPO ENTRY RECIPE

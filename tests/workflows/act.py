@@ -50,19 +50,20 @@ def pinned_actions(workflow: Path) -> list[tuple[str, str]]:
     return sorted(set(found))
 
 
-def local_repositories(workflows: list[Path]) -> list[str]:
-    """``--local-repository`` arguments mapping each pinned action to its snapshot of that commit."""
+def local_repositories(files: list[Path]) -> list[str]:
+    """``--local-repository`` arguments mapping each action pinned in ``files`` (workflows and local
+    composite actions) to its snapshot of that commit."""
     table = [line.split("\t") for line in Path(_env_or_fail("BERTH_ACTIONS")).read_text().splitlines() if line]
-    args = []
-    for wf in workflows:
-        for repo, sha in pinned_actions(wf):
+    mapping: dict[str, str] = {}
+    for f in files:
+        for repo, sha in pinned_actions(f):
             match = [d for r, prefix, d in table if r == repo and sha.startswith(prefix)]
             if not match:
                 have = [f"{r}@{p}" for r, p, _ in table if r == repo] or ["none"]
-                raise AssertionError(f"{wf.name} pins {repo}@{sha}, but the snapshot tested here is {have}: "
+                raise AssertionError(f"{f.name} pins {repo}@{sha}, but the snapshot tested here is {have}: "
                                      "pin the commit that is tested")
-            args += ["--local-repository", f"{repo}@{sha}={match[0]}"]
-    return sorted(set(args), key=args.index)
+            mapping[f"{repo}@{sha}"] = match[0]
+    return [arg for ref, d in sorted(mapping.items()) for arg in ("--local-repository", f"{ref}={d}")]
 
 
 def _go_env(name: str) -> str:
@@ -140,13 +141,18 @@ class ActRun:
         out: dict[str, str] = {}
         for line in self.lines:
             if line.get("jobResult"):
-                out[line.get("job", "?")] = line["jobResult"]
+                out[self._job(line)] = line["jobResult"]
         return out
+
+    @staticmethod
+    def _job(line: dict[str, Any]) -> str:
+        # act names a job "<workflow name>/<job name>" in its JSON log.
+        return str(line.get("job", "?")).split("/", 1)[-1]
 
     def log(self, job: Optional[str] = None) -> str:
         """The output of one job (all jobs when ``job`` is None), as act printed it."""
         return "\n".join(str(line.get("msg", "")).rstrip() for line in self.lines
-                         if job is None or line.get("job") == job)
+                         if job is None or self._job(line) == job)
 
     def __str__(self) -> str:
         return (f"act exited {self.returncode} after {self.seconds:.0f}s; jobs: {self.jobs()}\n"
@@ -203,7 +209,7 @@ class Act:
                 # The engine built on this machine: its plugins cannot be downloaded here, and the Python
                 # language host is a stand-in that runs on this interpreter (users' CLI ships the real one).
                 "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-                "PULUMI_LH_PYTHON": os.environ.get("PULUMI_LH_PYTHON", str(REPO / ".venv" / "bin" / "python")),
+                "PULUMI_LH_PYTHON": str(REPO / ".venv" / "bin" / "python"),
             })
         env.update(self.env_extra)
         return {k: v for k, v in env.items() if v}
@@ -227,7 +233,8 @@ class Act:
             "--cache-server-addr", "127.0.0.1",
             "--cache-server-path", str(self.work / "cache-server"),
             "--concurrent-jobs", str(self.concurrent_jobs),
-            *local_repositories([self.repo.path / ".github" / "workflows" / workflow]),
+            *local_repositories([self.repo.path / ".github" / "workflows" / workflow,
+                                 *sorted((self.repo.path / ".github" / "actions").glob("*/action.yml"))]),
         ]
         if api_url:
             argv += ["--env", f"GITHUB_API_URL={api_url}"]
