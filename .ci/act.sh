@@ -6,7 +6,7 @@
 #
 # GitHub is not reachable here, so nothing is cloned at run time:
 # - act (github.com/nektos/act) is built from the Go module proxy into $BERTH_CACHE/bin, its artifact
-#   server made to ignore request fields it does not know (see build_act);
+#   server made to serve the artifact clients the workflows pin (see build_act);
 # - each action the workflows pin is a snapshot in ../shared/vendor/gh-action-NAME.tar.gz (one folder
 #   of the action's repository at the commit ../shared/vendor/SOURCES.md names). Where a snapshot lacks
 #   the `dist/` bundle that action.yml runs, it is built from the sources with npm, by the action's own
@@ -24,7 +24,7 @@ REPO=$(cd "$HERE/.." && pwd)
 SHARED=${BERTH_SHARED:-$(cd "$REPO/../shared" 2>/dev/null && pwd || true)}
 BERTH_CACHE=${BERTH_CACHE:-/var/cache/berth}
 ACT_VERSION=v0.2.89
-ACT=$BERTH_CACHE/bin/act-$ACT_VERSION-artifacts-ignore-unknown
+ACT=$BERTH_CACHE/bin/act-$ACT_VERSION-berth-artifacts2
 ACTIONS=$BERTH_CACHE/actions
 TOOLCACHE=$BERTH_CACHE/act/tool_cache
 
@@ -50,21 +50,40 @@ commit_of() {  # the commit SOURCES.md gives for a repository (the prefix it pri
 
 build_act() {
   if [ -x "$ACT" ]; then return 0; fi
-  log "building act $ACT_VERSION (Go module proxy) with one change to its artifact server"
+  log "building act $ACT_VERSION (Go module proxy), its artifact server patched"
   local src work
   export GOPATH="${GOPATH:-$BERTH_CACHE/go}" GOFLAGS=-mod=mod
   src=$(cd /tmp && go mod download -json "github.com/nektos/act@$ACT_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
   [ -d "$src" ] || die "go mod download of act gave no source folder"
   work=$(mktemp -d)
   cp -r "$src/." "$work/" && chmod -R u+w "$work"
-  # act's artifact server (the v4 protocol GitHub's upload-artifact/download-artifact speak) refuses
-  # every request that carries a field it does not know: upload-artifact v7 sends `mime_type` in
-  # CreateArtifact, so every upload failed ("unknown field mime_type"). The server now ignores
-  # fields it does not know, as GitHub's own protobuf servers do; nothing else of act changes.
-  grep -q 'err = protojson.Unmarshal(body, req)' "$work/pkg/artifacts/artifacts_v4.go" \
-    || die "act's artifact server changed: review the patch in .ci/act.sh"
-  sed -i 's/err = protojson.Unmarshal(body, req)/err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(body, req)/' \
-    "$work/pkg/artifacts/artifacts_v4.go"
+  # act's artifact server (the v4 protocol of upload-artifact/download-artifact) was written for
+  # older clients than the ones the workflows pin; two changes make it serve them as GitHub does:
+  # - upload-artifact v7 sends `mime_type` in CreateArtifact, a field the server did not know, and it
+  #   refused the whole request: it now ignores fields it does not know (as protobuf servers do);
+  # - its signed upload/download URLs carried an expiry time with spaces and '+' (as '+'), which the
+  #   newer blob client re-encodes, so every upload failed "unauthorized": the expiry is now Unix
+  #   seconds and the signature unpadded base64, nothing a client may re-encode.
+  python3 - "$work/pkg/artifacts/artifacts_v4.go" <<'PY' || die "act's artifact server changed: review the patch in .ci/act.sh"
+import sys
+path = sys.argv[1]
+src = open(path).read()
+edits = [
+    ("err = protojson.Unmarshal(body, req)",
+     "err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(body, req)"),
+    ('expires := time.Now().Add(60 * time.Minute).Format("2006-01-02 15:04:05.999999999 -0700 MST")',
+     "expires := strconv.FormatInt(time.Now().Add(60*time.Minute).Unix(), 10)"),
+    ('"?sig=" + base64.URLEncoding.EncodeToString(', '"?sig=" + base64.RawURLEncoding.EncodeToString('),
+    ("dsig, _ := base64.URLEncoding.DecodeString(sig)", "dsig, _ := base64.RawURLEncoding.DecodeString(sig)"),
+    ('t, err := time.Parse("2006-01-02 15:04:05.999999999 -0700 MST", expires)\n\tif err != nil || t.Before(time.Now()) {',
+     'unix, err := strconv.ParseInt(expires, 10, 64)\n\tif err != nil || time.Unix(unix, 0).Before(time.Now()) {'),
+]
+for old, new in edits:
+    if src.count(old) != 1:
+        sys.exit(f"not found once: {old}")
+    src = src.replace(old, new)
+open(path, "w").write(src)
+PY
   (cd "$work" && go build -trimpath -o "$ACT.tmp" .) || die "act build failed"
   mv "$ACT.tmp" "$ACT"
   rm -rf "$work"

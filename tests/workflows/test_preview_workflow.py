@@ -42,8 +42,10 @@ def previews(run_artifacts: dict[str, dict[str, bytes]], name: str, tmp: Path):
     files = run_artifacts[f"preview-{name}"]
     d = tmp / "artifacts" / name
     d.mkdir(parents=True, exist_ok=True)
-    for rel, content in files.items():
-        (d / rel).write_bytes(content)
+    for rel, content in files.items():  # each artifact holds <name>/... (preview.yml says why)
+        folder, _, file = rel.partition("/")
+        assert folder == name, rel
+        (d / file).write_bytes(content)
     code = int((d / "exit-code").read_text().strip())
     return load_stack(name, str(d / "preview.json"), str(d / "events.ndjson"), code, str(d / "stderr.txt"))
 
