@@ -134,12 +134,26 @@ def _container(c: Any, name: str, one_shot: bool) -> Workload:
         if status in ("running", "created"):
             return Workload(name, "container", status, True, detail)
         return Workload(name, "container", f"{status} (exit {code})", False, detail, st.get("Error") or log_error())
+    if status == "running" and restarts >= 3 and _seconds_since(st.get("StartedAt")) < 120:
+        # Up for a moment between crashes: the restart policy keeps starting it again.
+        return Workload(name, "container", "crash-looping", False, detail, st.get("Error") or log_error())
     if status == "running" and health in (None, "", "healthy"):
         return Workload(name, "container", "healthy" if health else "running", True, detail)
     state = f"running, {health}" if status == "running" else status
     if status == "exited":
         state += f" (exit {code})"
     return Workload(name, "container", state, False, detail, st.get("Error") or log_error())
+
+
+def _seconds_since(timestamp: Optional[str]) -> float:
+    """Seconds since a Docker timestamp (RFC 3339 with nanoseconds); very large when unreadable."""
+    from datetime import datetime, timezone
+
+    try:
+        when = datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", str(timestamp)).replace("Z", "+00:00"))
+        return (datetime.now(timezone.utc) - when).total_seconds()
+    except ValueError:
+        return float("inf")
 
 
 # ----------------------------------------------------------------------------------- Kubernetes
