@@ -1,6 +1,6 @@
 """The PR comment from what the real CLI (v3.274.1) wrote: `pulumi preview --json --event-log` of
 Berth's stacks deployed on the real targets (fixtures/real_*.gz, written by
-fixtures/capture_real.py; the CI run renders fresh ones as well, tests/real/test_previews.py)."""
+fixtures/capture_real.py; the CI run renders fresh ones as well, tests/workflows/test_preview_workflow.py)."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ the CLI exits non-zero on a mandatory violation. The violations are only in the 
 (``--event-log``; ../shared/PREVIEW-JSON.md), which is where this test reads them.
 
 Two kinds of program:
-* Berth stacks with a realistic insecure config (the compliant ones, every stack file, pass in
-  ``test_previews.py``);
+* Berth stacks with a realistic insecure config (the compliant ones, every stack file, pass in the
+  preview workflow run by tests/workflows/test_preview_workflow.py);
 * a hand-written program with raw pulumi_docker / pulumi_kubernetes resources and no Berth component
   (``tests/policies/raw_program``): a pack is applied to every program of an organisation. Each
   variant must trigger exactly its rules (``variants.py``, shared with the in-process tests).

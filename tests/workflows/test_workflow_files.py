@@ -154,7 +154,7 @@ def test_preview_job_runs_preview_with_policy_pack_and_event_log():
     # real CLI: "unknown flag: --event-log" otherwise), and the violations are only in that log.
     step = next(s for s in job["steps"] if "--event-log" in s.get("run", ""))
     assert str({**job.get("env", {}), **step.get("env", {})}.get("PULUMI_DEBUG_COMMANDS")).lower() == "true"
-    # A stack's own pack config beside its stack file (tests/real/test_previews.py does the same).
+    # A stack's own pack config beside its stack file.
     assert 'Pulumi.$STACK.policy.json' in step["run"] and "--policy-pack-config" in step["run"]
     assert "--json" in command and "--diff" in command and '--stack "$STACK"' in command
     # the preview may fail without failing the job before the comment is posted
