@@ -228,6 +228,8 @@ def yaml_changed_problems(path: Path, raw: dict[str, Any]) -> list[str]:
             if _YAML12_NUMBER.match(written):
                 yaml12 = int(written[2:], 8) if written.startswith("0o") else float(written.replace("_", ""))
                 yaml12 = int(yaml12) if isinstance(yaml12, float) and yaml12.is_integer() else yaml12
+            if yaml11 is None:
+                return  # null: no value, as meant (a field that needs one says so itself)
             readings = [r for r in (received, yaml11, yaml12) if _as_berth_reads(r) != written]
             if not readings:
                 return

@@ -125,21 +125,26 @@ def probe_handler(p: Probe) -> dict[str, Any]:
     return {"httpGet": {"path": p.path, "port": p.port}}
 
 
-#: Failures in a row before a pod is taken out of its Service: soon, so that an overloaded or
-#: degraded pod is drained while the others serve.
-READINESS_FAILURES = 3
+#: How often a readiness probe runs at most: every await on a workload (a StatefulSet ready, a
+#: rollout done, the Job after the database, the apps after the Job) ends at a readiness probe, so its
+#: period is time every deploy waits for nothing.
+READINESS_PERIOD = 3
+#: Failures of the liveness check beyond the health check's own retries: liveness gives up this many
+#: intervals after readiness has taken the pod out of its Service.
+LIVENESS_EXTRA_FAILURES = 3
 
 
 def container_probes(w: Workload) -> dict[str, dict[str, Any]]:
     """Startup, liveness and readiness probes of a long-running workload.
 
     * readiness is the workload's health check (or ``readiness`` when it has its own): it decides
-      who gets traffic, and fails after READINESS_FAILURES checks, so an overloaded or degraded pod
-      (its database down, say) is drained, not killed;
+      who gets traffic. It starts at once and runs every READINESS_PERIOD seconds (each await of a
+      deploy ends at a readiness probe), and marks the pod unready after ``retries`` × ``interval``
+      of failures: an overloaded or degraded pod (its database down, say) is drained, not killed;
     * liveness asks only whether the process still answers: a TCP connect to its port when it has
       one (the health check itself when it has no port, or when ``readiness`` is separate), and it
-      fails only after more failures than readiness does: a pod that is slow, in recovery or
-      overloaded is not restarted while the readiness probe has taken it out of rotation;
+      gives up LIVENESS_EXTRA_FAILURES intervals later than readiness: a pod that is slow, in
+      recovery or overloaded is not restarted while readiness has taken it out of rotation;
     * a startup probe (the liveness check, every few seconds) holds liveness back until the
       workload has started, for as long as its start period and retries allow (Neo4j: 3.5 min), so
       a slow start (Postgres' crash recovery, a JVM warming up) is not killed in a loop.
@@ -155,18 +160,20 @@ def container_probes(w: Workload) -> dict[str, dict[str, Any]]:
     else:
         live = probe_handler(h)
     ready = w.readiness or h
-    ready_failures = max(1, min(h.retries, READINESS_FAILURES))
     out: dict[str, dict[str, Any]] = {}
     period = min(h.interval, 5)
     budget = max(h.start_period, 10) + h.retries * h.interval
     out["startupProbe"] = {**live, "periodSeconds": period, "timeoutSeconds": h.timeout,
                            "failureThreshold": -(-budget // period)}
+    ready_window = ready.retries * ready.interval
     out["livenessProbe"] = {**live, "periodSeconds": h.interval, "timeoutSeconds": h.timeout,
-                            "failureThreshold": ready_failures + max(h.retries, READINESS_FAILURES)}
+                            "failureThreshold": -(-ready_window // h.interval) + LIVENESS_EXTRA_FAILURES}
     if w.ports:
         # Only a workload that serves gets a readiness probe: nothing routes to one without ports.
-        out["readinessProbe"] = {**probe_handler(ready), "periodSeconds": ready.interval,
-                                 "timeoutSeconds": ready.timeout, "failureThreshold": ready_failures}
+        ready_period = min(ready.interval, READINESS_PERIOD)
+        out["readinessProbe"] = {**probe_handler(ready), "periodSeconds": ready_period,
+                                 "timeoutSeconds": ready.timeout,
+                                 "failureThreshold": -(-ready_window // ready_period)}
     return out
 
 

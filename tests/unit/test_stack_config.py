@@ -160,10 +160,12 @@ def test_quoted_or_unchanged_values_pass():
     """Numbers and booleans YAML keeps as written (8000, true, 1.5) and quoted text are fine."""
     from berth.components.spec.config import yaml_changed_problems
 
-    text = GOOD + '      env:\n        PORT: 8000\n        DEBUG: true\n        RATIO: 1.5\n        AT: "12:30"\n'
+    text = (GOOD + '      env:\n        PORT: 8000\n        DEBUG: true\n        RATIO: 1.5\n        AT: "12:30"\n'
+            '  berth:proxy:\n    resolver: null\n')
     path = tmp_file(text)
     raw = {"target": "docker", "services": {"api": {"image": "ghcr.io/acme/app:1.0.0", "port": 8000,
-                                                     "env": {"PORT": 8000, "DEBUG": True, "RATIO": 1.5, "AT": "12:30"}}}}
+                                                     "env": {"PORT": 8000, "DEBUG": True, "RATIO": 1.5, "AT": "12:30"}}},
+           "proxy": {"resolver": None}}
     assert yaml_changed_problems(path, raw) == []
 
 
