@@ -114,6 +114,7 @@ def service_workload(
         depends_on=tuple(spec.depends_on),
         allow_from=tuple(sorted(allow_from)),
         egress=spec.egress,
+        singleton=spec.singleton,
     )
 
 

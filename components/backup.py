@@ -15,11 +15,14 @@ from typing import Any, Optional, Sequence
 import pulumi
 
 from .database import db_name, db_user, default_image
-from .ir import DataVolume, File, ImageBuild, Kind, Role, SecretValue, Workload
+from .ir import DataVolume, File, ImageBuild, Kind, Probe, Role, SecretValue, Workload
 from .renderers.backup import BACKUP_DIR, SCRIPT_DIR, render_backup_script, render_crontab, render_restore_script
 from .spec import DB_PORT, DEFAULT_DB_VERSION, BackupSpec, DatabaseEngine, DatabaseSpec, Resources
 
 BACKUP_UID = 10001
+SUPERCRONIC_PORT = 9746
+SUPERCRONIC_CHECK = (f"exec 3<>/dev/tcp/127.0.0.1/{SUPERCRONIC_PORT} && printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 "
+                     "&& head -n 1 <&3 | grep -q ' 200 '")
 BACKUP_RESOURCES = Resources(cpu="100m", memory="128Mi", cpu_limit="1", memory_limit="512Mi")
 
 
@@ -93,8 +96,14 @@ def backup_workloads(
         files = (*base.pop("files"), File("crontab", f"{SCRIPT_DIR}/crontab", crontab))
         out.append(Workload(
             name=f"{db}-backup", kind=Kind.SERVICE,
-            command=("supercronic", f"{SCRIPT_DIR}/crontab"), files=files,
-            secret_env=secret_env, **base,
+            command=("supercronic", "-prometheus-listen-address", f"127.0.0.1:{SUPERCRONIC_PORT}",
+                     f"{SCRIPT_DIR}/crontab"),
+            files=files, secret_env=secret_env,
+            # The scheduler is healthy while supercronic answers on its own metrics port (loopback
+            # only); bash's /dev/tcp, as the images have no HTTP client.
+            health=Probe(command=("CMD", "bash", "-c", SUPERCRONIC_CHECK), interval=30, timeout=10, retries=3,
+                         start_period=10),
+            **base,
         ))
         base["files"] = files
     if spec.pre_deploy:

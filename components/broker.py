@@ -52,7 +52,9 @@ def broker_workloads(name: str, spec: BrokerSpec, password: pulumi.Input[str],
             secret_env={"RABBITMQ_DEFAULT_PASS": SecretValue(f"{name}-env", "RABBITMQ_DEFAULT_PASS", password)},
             ports=(Port("amqp", AMQP_PORT), Port("management", MANAGEMENT_PORT)),
             volumes=(DataVolume(f"{name}-data", "/var/lib/rabbitmq", spec.storage),),
-            tmpfs=("/tmp",),
+            # RabbitMQ writes its data, Erlang cookie and expanded plugins under /var/lib/rabbitmq (the
+            # volume) and its log files under /var/log/rabbitmq; the image's entrypoint writes nothing.
+            tmpfs=("/tmp", "/var/log/rabbitmq"),
             # `ping` answers as soon as the Erlang node runs, before the AMQP listener is open: a
             # dependent created then fails to connect. check_port_connectivity passes only once every
             # listener (AMQP, management) accepts connections.
@@ -61,8 +63,6 @@ def broker_workloads(name: str, spec: BrokerSpec, password: pulumi.Input[str],
             resources=spec.resources,
             user=RABBITMQ_UID,
             group=RABBITMQ_UID,
-            # The image's entrypoint writes its config under /etc/rabbitmq at start.
-            read_only_root=False,
             allow_from=tuple(sorted(allow_from)),
             stateful_data=True,
             stop_grace_seconds=60,

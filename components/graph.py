@@ -20,6 +20,7 @@ BOLT_PORT = 7687
 HTTP_PORT = 7474
 NEO4J_UID = 7474  # the official neo4j image's user
 NEO4J_USER = "neo4j"  # community edition: the initial admin user is always neo4j
+NEO4J_HOME = "/var/lib/neo4j"  # the official image's
 
 
 def default_image(spec: GraphDatabaseSpec) -> str:
@@ -47,14 +48,16 @@ def graph_workloads(name: str, spec: GraphDatabaseSpec, password: pulumi.Input[s
                                                   pulumi.Output.concat(NEO4J_USER, "/", password))},
             ports=(Port("bolt", BOLT_PORT), Port("http", HTTP_PORT)),
             volumes=(DataVolume(f"{name}-data", "/data", spec.storage),),
-            tmpfs=("/tmp", "/logs"),
+            # /run: dbms.directories.run, where the image points Neo4j's pid file.
+            tmpfs=("/tmp", "/logs", "/run"),
+            # The entrypoint writes neo4j.conf from the NEO4J_* variables at every start, into the
+            # image's conf directory: a writable copy of it.
+            seeded=(f"{NEO4J_HOME}/conf",),
             # The HTTP discovery endpoint answers without credentials once the database is up.
             health=Probe(path="/", port=HTTP_PORT, interval=15, timeout=10, retries=10, start_period=60),
             resources=spec.resources,
             user=NEO4J_UID,
             group=NEO4J_UID,
-            # The entrypoint writes neo4j.conf from the NEO4J_* variables at start.
-            read_only_root=False,
             allow_from=tuple(sorted(allow_from)),
             stateful_data=True,
             stop_grace_seconds=60,

@@ -202,6 +202,14 @@ class Workload:
     stop_grace_seconds: int = 10
     #: Build ``image`` on the host instead of pulling it (Docker only).
     build: Optional[ImageBuild] = None
+    #: At most one running at any time, rollouts included (a scheduler: two would run each task twice).
+    singleton: bool = False
+    #: Directories of the image the workload writes into when it starts (an entrypoint that rewrites
+    #: its configuration): each is a writable copy of the image's own directory, so the root stays
+    #: read-only. Kubernetes: an emptyDir an init container fills from the image; Docker: a volume
+    #: Docker fills from the image when it is created, named after what the container runs, so a
+    #: changed image or setting starts again from the image's files.
+    seeded: tuple[str, ...] = ()
 
     @property
     def fs_group(self) -> Optional[int]:

@@ -27,6 +27,7 @@ LOGSTASH_API_PORT = 9600
 KIBANA_PORT = 5601
 ELASTIC_UID = 1000  # the Elastic images' user
 ELASTIC_USER = "elastic"
+ES_HOME = "/usr/share/elasticsearch"
 LOGSTASH_HOST = "logstash"
 
 
@@ -83,7 +84,8 @@ def logging_workloads(
             env={
                 "discovery.type": "single-node",  # also skips the production bootstrap checks (vm.max_map_count)
                 "xpack.security.enabled": "true",
-                "ES_JAVA_OPTS": f"-Xms{spec.heap} -Xmx{spec.heap}",
+                # GC logs to stderr, not to logs/gc.log: the logs directory is a small tmpfs.
+                "ES_JAVA_OPTS": f"-Xms{spec.heap} -Xmx{spec.heap} -Xlog:disable -Xlog:all=warning:stderr:utctime,level,tags",
                 "cluster.name": stack,
                 "bootstrap.memory_lock": "false",
                 "ingest.geoip.downloader.enabled": "false",
@@ -91,13 +93,14 @@ def logging_workloads(
             secret_env=secret("elasticsearch"),
             ports=(Port("http", ES_PORT),),
             volumes=(DataVolume("elasticsearch-data", "/usr/share/elasticsearch/data", spec.storage),),
-            tmpfs=("/tmp",),
+            tmpfs=("/tmp", f"{ES_HOME}/logs"),
+            # The entrypoint writes the keystore (the bootstrap password) into config/ at start: a
+            # writable copy of the image's config directory.
+            seeded=(f"{ES_HOME}/config",),
             health=Probe(command=_curl_check(f"http://127.0.0.1:{ES_PORT}/_cluster/health"),
                          interval=15, timeout=10, retries=10, start_period=60),
             resources=spec.resources,
             user=ELASTIC_UID, group=ELASTIC_UID,
-            # Writes its keystore (bootstrap password) under config/ at start.
-            read_only_root=False,
             allow_from=tuple(sorted({"logstash", *(["kibana"] if spec.kibana else [])})),
             stateful_data=True, stop_grace_seconds=60,
         ),
@@ -112,12 +115,13 @@ def logging_workloads(
             secret_env=secret("logstash"),
             ports=(Port("tcp", LOGSTASH_TCP_PORT), Port("beats", LOGSTASH_BEATS_PORT), Port("api", LOGSTASH_API_PORT)),
             files=(File("logstash-pipeline", "/usr/share/logstash/pipeline/logstash.conf", render_logstash_pipeline()),),
-            tmpfs=("/tmp", "/usr/share/logstash/data"),
+            tmpfs=("/tmp", "/usr/share/logstash/data", "/usr/share/logstash/logs"),
+            # The entrypoint rewrites config/logstash.yml from the environment at start: a writable
+            # copy of the image's config directory.
+            seeded=("/usr/share/logstash/config",),
             health=Probe(path="/", port=LOGSTASH_API_PORT, interval=15, timeout=10, retries=10, start_period=60),
             resources=Resources(cpu="100m", memory="512Mi", cpu_limit="1", memory_limit="1Gi"),
             user=ELASTIC_UID, group=ELASTIC_UID,
-            # The entrypoint rewrites config/logstash.yml from the environment at start.
-            read_only_root=False,
             depends_on=("elasticsearch",),
             allow_from=tuple(sorted(shippers)),
         ),
@@ -140,13 +144,12 @@ def logging_workloads(
             secret_env={"ELASTICSEARCH_PASSWORD": SecretValue("kibana-env", "ELASTICSEARCH_PASSWORD", password),
                         "ELASTIC_PASSWORD": SecretValue("kibana-env", "ELASTIC_PASSWORD", password)},
             ports=(Port("http", KIBANA_PORT),),
-            tmpfs=("/tmp", "/usr/share/kibana/data"),
+            # Kibana 7.10 and later write only their data and log directories.
+            tmpfs=("/tmp", "/usr/share/kibana/data", "/usr/share/kibana/logs"),
             health=Probe(command=_curl_check(f"http://127.0.0.1:{KIBANA_PORT}{spec.kibana_path or ''}/api/status"),
                          interval=15, timeout=10, retries=10, start_period=60),
             resources=Resources(cpu="100m", memory="512Mi", cpu_limit="1", memory_limit="1Gi"),
             user=ELASTIC_UID, group=ELASTIC_UID,
-            # Kibana writes optimizer bundles next to its code on first start.
-            read_only_root=False,
             depends_on=("elasticsearch",),
             allow_from=tuple(sorted(kibana_from)),
         ))

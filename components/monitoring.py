@@ -55,8 +55,9 @@ def exporter_workload(spec: MonitoringSpec, w: Watched) -> Workload:
     return Workload(
         name=f"{w.name}-exporter", role=Role.EXPORTER, image=image, env=env, secret_env=secret,
         ports=(Port("metrics", port),), tmpfs=(), resources=SMALL, user=65534, group=65534,
-        # Exporter images are built FROM scratch (no shell, no wget): only the kubelet can probe them.
-        health=Probe(path="/metrics", port=port, interval=30, timeout=5, retries=3, start_period=10, docker=False),
+        # Over HTTP on both targets: the default images have a shell and wget (busybox; the redis
+        # exporter's -alpine variant), which Docker's health check runs inside the container.
+        health=Probe(path="/metrics", port=port, interval=30, timeout=5, retries=3, start_period=10),
         allow_from=("prometheus",),
     )
 

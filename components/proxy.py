@@ -53,7 +53,7 @@ class Backend:
 def proxy_routes(spec: ProxySpec, extra: Sequence[ProxyRoute] = ()) -> list[ProxyRoute]:
     routes = [
         ProxyRoute(r.path, r.service, r.rate_limit.rate if r.rate_limit else None,
-                   r.rate_limit.burst if r.rate_limit else 0, r.access_log, r.cache_static)
+                   r.rate_limit.allowed_burst if r.rate_limit else 0, r.access_log, r.cache_static)
         for r in spec.routes
     ]
     return routes + list(extra)
@@ -175,8 +175,10 @@ def ingress_manifests(
             annotations["nginx.ingress.kubernetes.io/whitelist-source-range"] = ",".join(allow_from)
         if rate:
             annotations["nginx.ingress.kubernetes.io/limit-rps"] = str(rate)
-            # ingress-nginx expresses bursts as a multiplier of the rate.
-            annotations["nginx.ingress.kubernetes.io/limit-burst-multiplier"] = str(max(1, -(-burst // rate)))
+            # ingress-nginx expresses a burst as a multiple of the rate (limit_req burst = rate x this); the
+            # spec refuses on Kubernetes a burst it cannot express (spec/checks.py), so both targets allow
+            # the same burst. A multiplier below 1 would be read as its default, 5.
+            annotations["nginx.ingress.kubernetes.io/limit-burst-multiplier"] = str(max(1, burst // rate))
         paths = [
             {
                 "path": r.path,

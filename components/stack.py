@@ -22,26 +22,33 @@ from .logs import Logging
 from .monitoring import Monitoring
 from .plan import Plan, plan_stack
 from .proxy import Proxy
-from .spec import StackSpec, Target
+from .live import check_ownership, stack_owner
+from .spec import ConfigError, StackSpec, Target
 from .targets.docker import DockerTarget
-from .targets.kubernetes import KubeContext, KubernetesTarget
+from .targets.kubernetes import KubernetesTarget, kube_context
 
 
 class Platform(pulumi.ComponentResource):
-    """The shared ground of a stack: Docker networks, or the Kubernetes namespace and its baseline policies."""
+    """The shared ground of a stack: Docker networks, or the Kubernetes namespace and its baseline policies.
+
+    Before anything is declared, what the target already has under the stack's names is read: names
+    another stack owns are refused (``live.py``), at preview as at up."""
 
     def __init__(self, name: str, spec: StackSpec, opts: Optional[pulumi.ResourceOptions] = None):
+        owner = stack_owner()
+        ctx = kube_context(spec, name, owner) if spec.target == Target.KUBERNETES else None
+        problems, warnings = check_ownership(
+            spec.target.value, prefix=name, owner=owner, name_set=spec.name is not None,
+            docker_host=spec.docker.host, context=spec.kubernetes.context,
+            namespace=ctx.namespace if ctx else None, namespace_set=spec.kubernetes.namespace is not None)
+        if problems:
+            raise ConfigError(problems)
+        for w in warnings:
+            pulumi.log.warn(w)
         super().__init__("berth:index:Platform", name, None, opts)
-        if spec.target == Target.DOCKER:
-            self.target: Any = DockerTarget(name, spec.docker.host, spec.protect, parent=self)
+        if ctx is None:
+            self.target: Any = DockerTarget(name, spec.docker.host, spec.protect, parent=self, owner=owner)
         else:
-            ctx = KubeContext(
-                namespace=spec.kubernetes.namespace or name,
-                stack=name,
-                storage_class=spec.kubernetes.storage_class,
-                ingress_namespace=spec.kubernetes.ingress_namespace,
-                egress_except=tuple(spec.kubernetes.egress_except),
-            )
             self.target = KubernetesTarget(ctx, spec.kubernetes.context, spec.protect, parent=self)
         self.register_outputs({})
 

@@ -3,9 +3,10 @@ between them, keys set for the other target, dependency cycles). Each problem na
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from typing import Any
+from typing import Any, Optional
 
 from pydantic import BaseModel
 
@@ -264,3 +265,107 @@ def service_order(services: dict[str, "ServiceSpec"]) -> tuple[list[str], list[s
 def _check_cycles(spec: StackSpec, problems: list[str]) -> None:
     """A ``depends_on`` cycle can never start; report it before anything is created."""
     problems.extend(service_order(spec.services)[1])
+
+
+# ---------------------------------------------------------------- input that would deploy, then misbehave
+
+#: Words that make an env name secret-looking wherever they stand (``SECRET_KEY_BASE``, ``DB_PASSWORD``);
+#: ``KEY`` and ``PASS`` only as the last word (``OPENAI_API_KEY``, ``DB_PASS``; not ``CACHE_KEY_PREFIX``).
+_SECRET_WORDS = frozenset({"PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL", "CREDENTIALS", "APIKEY"})
+_SECRET_LAST = frozenset({"KEY", "PASS", *_SECRET_WORDS})
+#: A last word that says the value is about a secret, not the secret (``TOKEN_TTL``, ``PASSWORD_FILE``).
+_ABOUT_A_SECRET = frozenset({
+    "FILE", "PATH", "DIR", "TTL", "LENGTH", "LEN", "MIN", "MAX", "EXPIRY", "EXPIRES", "EXPIRATION", "TIMEOUT",
+    "LIFETIME", "AGE", "URL", "URI", "ENDPOINT", "HEADER", "NAME", "TYPE", "ALGORITHM", "ALG", "PREFIX", "ENABLED",
+    "DISABLED", "ID", "ISSUER", "AUDIENCE", "SCOPE", "SCOPES", "FIELD", "PARAM", "VERSION", "SIZE", "COUNT",
+    "RETRIES", "POLICY", "MODE", "HOST", "PORT", "USER", "USERNAME", "ROTATION", "INTERVAL", "PERIOD",
+})
+
+
+def secret_looking(name: str) -> bool:
+    """An env name that holds a secret by its words (``DB_PASSWORD``, ``OPENAI_API_KEY``), not one that only
+    mentions one (``TOKEN_TTL``, ``PASSWORD_FILE``, ``CACHE_KEY_PREFIX``)."""
+    words = [w for w in re.split(r"[_\W]+", name.upper()) if w]
+    if not words or words[-1] in _ABOUT_A_SECRET:
+        return False
+    return words[-1] in _SECRET_LAST or any(w in _SECRET_WORDS for w in words)
+
+
+def _secret_slug(var: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", var.lower()).strip("-")
+
+
+#: Where BackupJob keeps its dumps (renderers/backup.py BACKUP_DIR; a unit test keeps them equal).
+BACKUP_DIR = "/backups"
+DUMP_SUFFIX = {DatabaseEngine.POSTGRES: ".dump", DatabaseEngine.MONGODB: ".archive.gz"}
+
+
+def _restore_problem(key: str, value: str, engine: DatabaseEngine, tiers: list[str]) -> tuple[Optional[str], Optional[str]]:
+    """(problem, warning) for a ``restore_from`` value: ``latest`` or a dump as ``berth-backup`` names it."""
+    if value == "latest":
+        return None, None
+    suffix = DUMP_SUFFIX[engine]
+    shape = f"<tier>/<database>-<YYYYmmddTHHMMSSZ>{suffix}, e.g. {tiers[0]}/<database>-20260102T020000Z{suffix}"
+    text = value.removeprefix(BACKUP_DIR + "/")
+    parts = text.split("/")
+    close = difflib.get_close_matches(value.lower(), ["latest"], n=1, cutoff=0.6)
+    if close:
+        return (f"{key} = {json.dumps(value)}: neither latest nor a dump; did you mean latest?", None)
+    if text.startswith("/") or len(parts) != 2 or not all(parts) or not parts[1].endswith(suffix):
+        return (f"{key} = {json.dumps(value)}: neither latest nor a dump of this {engine.value} database on the "
+                f"backup volume ({shape}; `ls {BACKUP_DIR}/*/` in the backup container lists them); fix it", None)
+    if parts[0] not in [*tiers, "predeploy"]:
+        return None, (f"{key} = {json.dumps(value)}: no tier of this stack writes to {parts[0]}/ (tiers: "
+                      f"{', '.join([*tiers, 'predeploy'])}); the restore fails unless that dump is on the volume")
+    return None, None
+
+
+def check_inputs(spec: StackSpec, problems: list[str], warnings: list[str]) -> None:
+    """Values that pass their models but would deploy something that fails or misbehaves later, or
+    that leaks: secrets in plain env, restores of dumps that cannot exist, bursts one target cannot
+    express, schedulers that a rollout would double."""
+    for name, svc in spec.services.items():
+        key = f"{NAMESPACE}:services.{name}"
+        for var, value in svc.env.items():
+            if value and secret_looking(var):
+                slug = _secret_slug(var)
+                # The value is never shown: it may be the secret itself.
+                problems.append(
+                    f"{key}.env.{var}: named like a secret, yet its value is written in plain text (in the stack "
+                    f"file, every preview and a container label); keep it as a secret: `pulumi config set --secret "
+                    f"--path '{NAMESPACE}:secrets.{slug}' <value>`, then secret_env: {{{var}: {slug}}} instead of "
+                    f"env (or secret_env: {{{var}: {{generate: true}}}})")
+        if svc.singleton and svc.replicas > 1:
+            problems.append(f"{key}.replicas = {svc.replicas}: a singleton runs one container at a time; remove "
+                            "replicas, or singleton")
+        if svc.singleton and svc.autoscale:
+            problems.append(f"{key}.autoscale: a singleton runs one container at a time; remove autoscale, or "
+                            "singleton")
+        if svc.port is None and svc.health is None:
+            warnings.append(f"{key}: no health check, so a worker that hangs is never restarted nor reported (Docker's "
+                            "health status, Kubernetes' liveness probe); give it one by its own command, e.g. health: "
+                            "{command: [sh, -c, 'celery -A app inspect ping -d \"celery@$HOSTNAME\"']}")
+        words = [w.lower() for w in [*(svc.entrypoint or []), *(svc.command or [])]]
+        if not svc.singleton and any("celery" in w for w in words) and ("beat" in words or "-b" in words):
+            warnings.append(f"{key}: runs Celery beat, a scheduler: a rollout would run two for a while and each "
+                            "task twice; set singleton: true (and run beat in a service of its own)")
+    for db, b in spec.backups.items():
+        if b.restore_from is not None and db in spec.databases:
+            problem, warning = _restore_problem(f"{NAMESPACE}:backups.{db}.restore_from", b.restore_from,
+                                                spec.databases[db].engine, [t.name for t in b.tiers])
+            problems += [problem] if problem else []
+            warnings += [warning] if warning else []
+    if spec.proxy and spec.target == Target.KUBERNETES:
+        for i, route in enumerate(spec.proxy.routes):
+            limit = route.rate_limit
+            if limit is None or limit.burst is None:
+                continue
+            rate, burst = limit.rate, limit.burst
+            if burst >= rate and burst % rate == 0:
+                continue
+            options = sorted({max(rate, burst // rate * rate), (burst // rate + 1) * rate})
+            problems.append(
+                f"{NAMESPACE}:proxy.routes[{i}].rate_limit.burst = {burst}: ingress-nginx allows a burst only in whole "
+                f"multiples of the rate ({rate}), and at least the rate, so this route would allow another burst on "
+                f"Kubernetes than on Docker; set burst: {' or '.join(map(str, options))}, or leave burst out (it "
+                "defaults to the rate)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -157,18 +158,131 @@ def check_files(spec: StackSpec) -> list[str]:
     return problems
 
 
+def _expects_text(path: list[str]) -> bool:
+    """Whether the key at ``path`` (``["services", "api", "env", "TZ"]``) takes text: a string, or a
+    union with a string branch (``secret_env`` values)."""
+    from typing import Union, get_args, get_origin
+
+    from .reference import _descend, _strip
+    from .stack import StackSpec as _Stack
+
+    tp: Any = _Stack
+    for part in path:
+        tp = _descend(tp, part)
+        if tp is None:
+            return False
+    tp = _strip(tp)
+    return tp is str or (get_origin(tp) is Union and any(_strip(a) is str for a in get_args(tp)))
+
+
+#: Plain scalars a YAML 1.2 reader (the Pulumi CLI's) reads as numbers where a YAML 1.1 reader (PyYAML,
+#: ``berth render``) keeps text: an exponent without a dot, 0o octal.
+_YAML12_NUMBER = re.compile(r"^[-+]?(\d[\d_]*\.?\d*|\.\d+)[eE][-+]?\d+$|^0o[0-7]+$")
+
+
+def _as_berth_reads(value: Any) -> Any:
+    """A scalar as Berth turns it into text (``fields._scalar_text``): true → "true", 8000 → "8000"."""
+    from .fields import _scalar_text
+
+    return _scalar_text(value)
+
+
+def yaml_changed_problems(path: Path, raw: dict[str, Any]) -> list[str]:
+    """Unquoted values of the stack file that arrive as something other than what was written where
+    Berth takes text (env values, settings, arguments): ``0123`` is the number 83, ``1.10`` is 1.1,
+    and in YAML 1.1 readers ``12:30`` is 750 and ``on`` is true. ``raw`` is what the program received
+    (through the Pulumi CLI, or ``berth render``'s reading); a value is refused when either that, or
+    a YAML 1.1 reader, makes of it something else than its text, so render and deploy agree."""
+    import yaml
+
+    try:
+        root = yaml.compose(path.read_text(), Loader=yaml.SafeLoader)
+    except (OSError, yaml.YAMLError):
+        return []  # read_stack_file reports syntax errors
+    if not isinstance(root, yaml.MappingNode):
+        return []
+    config = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "config"), None)
+    if not isinstance(config, yaml.MappingNode):
+        return []
+    problems: list[str] = []
+
+    def walk(node: Any, received: Any, keys: list[str]) -> None:
+        if isinstance(node, yaml.MappingNode) and isinstance(received, dict):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value in received:
+                    walk(v, received[k.value], [*keys, k.value])
+        elif isinstance(node, yaml.SequenceNode) and isinstance(received, list):
+            for i, (v, got) in enumerate(zip(node.value, received)):
+                walk(v, got, [*keys, str(i)])
+        elif (isinstance(node, yaml.ScalarNode) and node.style is None and node.tag != "tag:yaml.org,2002:str"
+              or isinstance(node, yaml.ScalarNode) and node.style is None and _YAML12_NUMBER.match(node.value)):
+            written = node.value
+            leaf = keys[-1]
+            if leaf == "version" or leaf.endswith("_version") or not _expects_text(keys):
+                return  # versions: read_stack_file's own message; numbers and booleans are meant as such
+            try:
+                yaml11: Any = yaml.safe_load(written)
+            except yaml.YAMLError:
+                yaml11 = written
+            yaml12: Any = written
+            if _YAML12_NUMBER.match(written):
+                yaml12 = int(written[2:], 8) if written.startswith("0o") else float(written.replace("_", ""))
+                yaml12 = int(yaml12) if isinstance(yaml12, float) and yaml12.is_integer() else yaml12
+            if yaml11 is None:
+                return  # null: no value, as meant (a field that needs one says so itself)
+            readings = [r for r in (received, yaml11, yaml12) if _as_berth_reads(r) != written]
+            if not readings:
+                return
+            shown = json.dumps(readings[0], default=str)
+            key = NAMESPACE + ":" + ".".join(f"[{k}]" if k.isdigit() else k for k in keys).replace(".[", "[")
+            problems.append(f"{path}:{node.start_mark.line + 1}: {key} = {written} is not read as written: YAML "
+                            f"reads it as {shown}; quote it: {leaf if not leaf.isdigit() else '- '}"
+                            f"{': ' if not leaf.isdigit() else ''}\"{written}\"")
+
+    for k, v in config.value:
+        if isinstance(k, yaml.ScalarNode) and k.value.startswith(f"{NAMESPACE}:"):
+            key = k.value[len(NAMESPACE) + 1:]
+            if key in raw:
+                walk(v, raw[key], [key])
+    return problems
+
+
+def plaintext_secrets(file_config: dict[str, Any], raw: dict[str, Any], is_secret: bool) -> list[str]:
+    """The names under ``berth:secrets`` whose value is not encrypted. ``file_config`` is the stack
+    file's ``config`` (where ``pulumi config set --secret --path`` writes ``{secure: ...}``);
+    without the key there (config from elsewhere), ``is_secret`` says whether Pulumi holds
+    ``berth:secrets`` as a secret."""
+    written = file_config.get(f"{NAMESPACE}:secrets")
+    if isinstance(written, dict):
+        if set(written) == {"secure"}:
+            return []
+        return sorted(k for k, v in written.items() if not (isinstance(v, dict) and set(v) == {"secure"}))
+    if written is None and isinstance(raw.get("secrets"), dict) and not is_secret:
+        return sorted(raw["secrets"])
+    return []
+
+
+def plaintext_secret_messages(names: list[str], where: str, prod: bool) -> list[str]:
+    return [f"{NAMESPACE}:secrets.{n}: stored in plain text in {where} (whoever reads the file reads it, and "
+            f"`berth render` and previews show it as if it were encrypted); encrypt it: `pulumi config set --secret "
+            f"--path '{NAMESPACE}:secrets.{n}' <value>`" + ("" if prod else " (a prod stack refuses it)")
+            for n in names]
+
+
 def load_spec() -> StackSpec:
     """Read and validate the current stack's config. The one place config is read."""
     raw = read_raw_config()
     problems: list[str] = []
+    file_config: dict[str, Any] = {}
     stack_file = Path(f"Pulumi.{pulumi.get_stack()}.yaml")
     if stack_file.exists():
         # Numbers YAML changes (`version: 7.10` → 7.1) are lost before the config reaches the
         # program; the stack file still has them as written.
         try:
-            read_stack_file(stack_file)
+            file_config = read_stack_file(stack_file).get("config") or {}
         except ConfigError as exc:
             problems += [p for p in exc.problems if "read by YAML as the number" in p]
+        problems += yaml_changed_problems(stack_file, raw)
     if "target" not in raw:
         problems.append(f"{NAMESPACE}:target = (missing): set it with `pulumi config set {NAMESPACE}:target docker` "
                         "(or kubernetes)")
@@ -179,6 +293,16 @@ def load_spec() -> StackSpec:
     except ConfigError as exc:
         raise ConfigError(problems + exc.problems) from None
     problems += check_prefix(spec, stack_prefix(spec.name)) + check_files(spec)
+    from pulumi.runtime import config as rc
+
+    plain = plaintext_secrets(file_config if isinstance(file_config, dict) else {}, raw,
+                              rc.is_config_secret(f"{NAMESPACE}:secrets"))
+    messages = plaintext_secret_messages(plain, stack_file.name if stack_file.exists() else "the stack's config",
+                                         spec.protect)
+    if spec.protect:
+        problems += messages
+    else:
+        warnings += messages
     if problems:
         raise ConfigError(problems)
     for w in warnings:

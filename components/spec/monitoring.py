@@ -18,9 +18,12 @@ class MonitoringSpec(_Model):
     prometheus_image: Image = _field("prom/prometheus:v2.53.2", "Prometheus image.")
     grafana_image: Image = _field("grafana/grafana:11.2.2", "Grafana image.")
     postgres_exporter_image: Image = _field("quay.io/prometheuscommunity/postgres-exporter:v0.15.0",
-                                            "postgres-exporter image.")
-    redis_exporter_image: Image = _field("oliver006/redis_exporter:v1.62.0", "redis_exporter image.")
-    mongodb_exporter_image: Image = _field("percona/mongodb_exporter:0.40.0", "mongodb_exporter image.")
+                                            "postgres-exporter image (with wget for the Docker health check, as "
+                                            "this busybox-based one).")
+    redis_exporter_image: Image = _field("oliver006/redis_exporter:v1.62.0-alpine", "redis_exporter image (with wget "
+                                         "for the Docker health check: the -alpine variant).")
+    mongodb_exporter_image: Image = _field("percona/mongodb_exporter:0.40.0", "mongodb_exporter image (with wget for "
+                                           "the Docker health check, as this busybox-based one).")
     pushgateway_image: Image = _field("prom/pushgateway:v1.9.0", "Pushgateway image.")
     grafana: bool = _field(True, "Run Grafana.")
     grafana_path: Optional[HttpPath] = _field("/grafana/", "Route Grafana through the proxy here (null: no route).")

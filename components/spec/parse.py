@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from pydantic import ValidationError
 
-from .checks import _check_cycles, _check_names, _check_references, check_targets
+from .checks import _check_cycles, _check_names, _check_references, check_inputs, check_targets
 from .fields import NAMESPACE, ConfigError
 from .reference import _field_homes, _model_at
 from .stack import StackSpec
@@ -81,9 +81,27 @@ def _describe(err: dict) -> str:
     return f"{key} = {shown}: {msg}" + (f"; {fix}" if fix and fix not in msg else "")
 
 
+def flat_key_problems(raw: dict[str, Any]) -> list[str]:
+    """Keys such as ``services.web.image``: ``pulumi config set berth:services.web.image X`` without
+    ``--path`` stores one flat key of that name, which Berth would never read (it reads the object
+    ``berth:services``)."""
+    problems = []
+    for key in sorted(k for k in raw if "." in k or "[" in k):
+        root = key.split(".")[0].split("[")[0]
+        if root in StackSpec.model_fields:
+            problems.append(
+                f"{NAMESPACE}:{key}: one flat key of that name (set without --path), which Berth does not read: it "
+                f"reads {NAMESPACE}:{root} as one object; set it with --path instead: `pulumi config rm "
+                f"'{NAMESPACE}:{key}'` and `pulumi config set --path '{NAMESPACE}:{key}' <value>`")
+    return problems
+
+
 def parse_spec(raw: dict[str, Any], warnings: Optional[list[str]] = None) -> StackSpec:
     """Validate a plain dict of ``berth:`` keys (without the prefix). Raises ConfigError; keys that
     are ignored on this target are added to ``warnings``."""
+    flat = flat_key_problems(raw)
+    if flat:
+        raise ConfigError(flat)
     try:
         spec = StackSpec.model_validate(raw)
     except ValidationError as exc:
@@ -104,6 +122,7 @@ def parse_spec(raw: dict[str, Any], warnings: Optional[list[str]] = None) -> Sta
     _check_references(spec, problems)
     check_targets(spec, problems, warnings if warnings is not None else [])
     _check_cycles(spec, problems)
+    check_inputs(spec, problems, warnings if warnings is not None else [])
     if problems:
         raise ConfigError(problems)
     return spec

@@ -91,6 +91,20 @@ class DockerSpec(_Model):
         "checked.", targets=DOCKER_ONLY)
 
 
+class ClusterDns(_Model):
+    """Where the pods' DNS server is: the namespace baseline allows port 53 to it only."""
+
+    namespace: DnsLabel = _field("kube-system", "Namespace of the cluster's DNS pods.", targets=KUBERNETES_ONLY)
+    pod_labels: dict[str, str] = _field(
+        default_factory=lambda: {"k8s-app": "kube-dns"},
+        description="Labels of the cluster's DNS pods (CoreDNS or kube-dns: k8s-app: kube-dns on kubeadm, k3s, EKS, "
+                    "GKE and AKS).", targets=KUBERNETES_ONLY)
+    addresses: list[Cidr] = _field(
+        default_factory=list, description="DNS servers that are not pods of the cluster, allowed too: a node-local "
+        "DNS cache (169.254.20.10/32), a DNS server on the nodes.", unit="CIDRs (169.254.20.10/32)",
+        targets=KUBERNETES_ONLY)
+
+
 class KubernetesSpec(_Model):
     """The cluster and namespace."""
 
@@ -117,3 +131,6 @@ class KubernetesSpec(_Model):
                     "API server endpoint (kubectl get endpoints kubernetes -n default). The cloud metadata addresses "
                     "(169.254.169.254, fd00:ec2::254, 100.100.100.200) are refused whatever this says.",
         unit="CIDRs (10.0.0.0/8, 203.0.113.7/32)", targets=KUBERNETES_ONLY)
+    dns: ClusterDns = _field(ClusterDns(), "The cluster's DNS: the only place pods may send DNS queries (port 53) to; "
+                             "any other address on port 53 is refused like any other egress.",
+                             targets=KUBERNETES_ONLY)

@@ -18,7 +18,16 @@ class RateLimit(_Model):
 
     rate: Annotated[int, BeforeValidator(lambda v: _rate(v))] = _field(
         ..., "Requests per second per client IP.", unit="requests/second (10, 10r/s, 600r/m)", ge=1)
-    burst: int = _field(0, "Requests allowed above the rate before 429/503.", unit="requests", ge=0)
+    burst: Optional[int] = _field(
+        None, "Requests a client may send at once above the rate before it gets 429 (Docker) / 503 (Kubernetes); "
+        "defaults to the rate (one second's worth). Kubernetes (ingress-nginx) allows only whole multiples of the "
+        "rate, and at least the rate: another value is refused there rather than rounded.",
+        unit="requests", ge=0)
+
+    @property
+    def allowed_burst(self) -> int:
+        """The burst both targets allow: as given, or the rate."""
+        return self.rate if self.burst is None else self.burst
 
 
 def _rate(v: object) -> object:

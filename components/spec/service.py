@@ -21,6 +21,10 @@ class ServiceSpec(_Model):
     replicas: int = _field(1, "Replicas (Docker: containers); not with autoscale.", ge=1, le=100)
     autoscale: Optional[Autoscale] = _field(None, "Scale between min and max (Kubernetes HPA; Docker runs min); "
                                             "not with replicas.")
+    singleton: bool = _field(False, "At most one container at any time, during a rollout too (a scheduler such as "
+                             "Celery beat, which would run each task twice): Kubernetes replaces the pod with the "
+                             "Recreate strategy, Docker removes the container before starting its successor. Not "
+                             "with replicas or autoscale.")
     env: TextMap = _field(default_factory=dict, description="Plain environment variables.")
     secret_env: dict[str, Union[str, GeneratedSecret, StackSecret]] = _field(
         default_factory=dict,

@@ -82,6 +82,18 @@ class DockerContext:
     stack_labels: dict[str, str] = field(default_factory=dict)
 
 
+#: The label naming the stack that owns a container, volume or network (organization/project/stack):
+#: another stack with the same prefix (``berth:name``) on the host is refused (components/live.py).
+OWNER_LABEL = "berth.owner"
+
+
+def docker_context(prefix: str, owner: str = "") -> DockerContext:
+    """The context of a stack on a Docker host: its networks and the labels of all it creates."""
+    labels = {"berth.stack": prefix, **({OWNER_LABEL: owner} if owner else {})}
+    return DockerContext(prefix=prefix, internal_network=f"{prefix}-internal", edge_network=f"{prefix}-edge",
+                         stack_labels=labels)
+
+
 def container_name(ctx: DockerContext, w: Workload, index: int) -> str:
     return f"{ctx.prefix}-{w.name}" if replica_count(w) == 1 else f"{ctx.prefix}-{w.name}-{index + 1}"
 
@@ -136,7 +148,8 @@ def file_dirs(ctx: DockerContext, w: Workload) -> list[FileDir]:
     by_dir: dict[str, list[File]] = {}
     for f in w.files:
         by_dir.setdefault(posixpath.dirname(f.path), []).append(f)
-    taken = {v.path: f"data volume {v.name}" for v in w.volumes} | {t: "a tmpfs" for t in w.tmpfs}
+    taken = ({v.path: f"data volume {v.name}" for v in w.volumes} | {t: "a tmpfs" for t in w.tmpfs}
+             | {p: "a seeded directory" for p in w.seeded})
     out = []
     for d in sorted(by_dir):
         if d in SYSTEM_DIRS:
@@ -146,6 +159,27 @@ def file_dirs(ctx: DockerContext, w: Workload) -> list[FileDir]:
             if d == other or d.startswith(other.rstrip("/") + "/") or other.startswith(d + "/"):
                 raise ValueError(f"workload {w.name}: generated files in {d} overlap {what} at {other}")
         out.append(FileDir(d, f"{ctx.prefix}-{w.name}-files-{_slug(d)}", tuple(by_dir[d])))
+    return out
+
+
+def seeded_volume(ctx: DockerContext, w: Workload, path: str) -> str:
+    """The volume of a seeded directory (``Workload.seeded``). Docker fills an empty named volume
+    with the image's files at that path when a container first mounts it; the name carries a hash of
+    what the container runs (image, command, plain settings), so that a changed image or setting gets
+    a new volume, filled from the image again, and the old one goes with the old container."""
+    runs = json.dumps([w.image, w.entrypoint, w.command, sorted(w.env.items())], sort_keys=True, default=str)
+    return f"{ctx.prefix}-{w.name}-seed-{_slug(path)}-{hashlib.sha256(runs.encode()).hexdigest()[:8]}"
+
+
+def object_names(ctx: DockerContext, w: Workload) -> list[tuple[str, str, str]]:
+    """(kind, name, what) of every container and volume ``w`` gets on the host (pure): the names two
+    workloads must not share (``checks.py``)."""
+    out = [("container", container_name(ctx, w, i), "container") for i in range(replica_count(w))]
+    out += [("volume", volume_name(ctx, v.name), "volume") for v in w.volumes]
+    out += [("volume", seeded_volume(ctx, w, p), "volume") for p in w.seeded]
+    if w.files:
+        out.append(("container", f"{ctx.prefix}-{w.name}-files", "files writer"))
+        out += [("volume", d.volume, "files volume") for d in file_dirs(ctx, w)]
     return out
 
 
@@ -349,6 +383,7 @@ def container_args(ctx: DockerContext, w: Workload, index: int = 0) -> dict[str,
             for p in w.publish
         ]
     volumes = [{"volume_name": volume_name(ctx, v.name), "container_path": v.path, "read_only": False} for v in w.volumes]
+    volumes += [{"volume_name": seeded_volume(ctx, w, p), "container_path": p, "read_only": False} for p in w.seeded]
     if w.files:
         volumes += [{"volume_name": d.volume, "container_path": d.path, "read_only": True} for d in file_dirs(ctx, w)]
         args["labels"].append({"label": "berth.files", "value": files_digest(w)})
@@ -386,7 +421,7 @@ class DockerTarget:
 
     name = "docker"
 
-    def __init__(self, prefix: str, host: Optional[str], protect: bool, parent: pulumi.Resource):
+    def __init__(self, prefix: str, host: Optional[str], protect: bool, parent: pulumi.Resource, owner: str = ""):
         self.prefix = prefix
         self.protect = protect
         self._parent = parent
@@ -399,13 +434,7 @@ class DockerTarget:
             from pulumi_docker import Provider
 
             self.provider = Provider("docker", host=host, opts=opts)
-        labels = {"berth.stack": prefix}
-        self.ctx = DockerContext(
-            prefix=prefix,
-            internal_network=f"{prefix}-internal",
-            edge_network=f"{prefix}-edge",
-            stack_labels=labels,
-        )
+        self.ctx = docker_context(prefix, owner)
         from pulumi_docker import Network
 
         # Datastores live on an internal network only (no route out, never published).
@@ -413,19 +442,27 @@ class DockerTarget:
             "internal",
             name=self.ctx.internal_network,
             internal=True,
-            labels=[{"label": "berth.stack", "value": prefix}],
+            labels=self.labels(),
             opts=self._network_opts(parent),
         )
         # Apps that need egress (bots, API clients) and the proxy also join the edge network.
         self.edge = Network(
             "edge",
             name=self.ctx.edge_network,
-            labels=[{"label": "berth.stack", "value": prefix}],
+            labels=self.labels(),
             opts=self._network_opts(parent),
         )
 
+    def labels(self, **extra: str) -> list[dict[str, str]]:
+        """The labels of a network or volume: the stack's (prefix and owner) and ``extra``."""
+        return [{"label": k, "value": v} for k, v in sorted({**self.ctx.stack_labels, **extra}.items())]
+
     def _network_opts(self, parent: pulumi.Resource) -> pulumi.ResourceOptions:
-        return self._opts(parent, ignore_changes=NETWORK_READ_BACK)
+        # Labels of networks and volumes cannot change in place: the provider replaces the network (and
+        # so every container) or the volume (and its data) to change them. They are written when the
+        # object is created; a network or volume made before Berth labelled owners keeps its labels
+        # (live.py adopts it with a warning).
+        return self._opts(parent, ignore_changes=[*NETWORK_READ_BACK, "labels"])
 
     def _opts(self, parent: pulumi.Resource, **kw: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=parent, provider=self.provider, **kw)
@@ -473,11 +510,21 @@ class DockerTarget:
                 Volume(
                     f"{w.name}-{v.name}" if not v.name.startswith(w.name) else v.name,
                     name=volume_name(self.ctx, v.name),
-                    labels=[{"label": "berth.stack", "value": self.prefix}, {"label": "berth.workload", "value": w.name}],
-                    opts=self._opts(parent, protect=self.protect and stateful, retain_on_delete=self.protect and stateful),
+                    labels=self.labels(**{"berth.workload": w.name}),
+                    # Labels only when created (see _network_opts): a new label would replace the data.
+                    opts=self._opts(parent, protect=self.protect and stateful, retain_on_delete=self.protect and stateful,
+                                    ignore_changes=["labels"]),
                 )
             )
             volumes.append(self._volumes[v.name])
+        for i, path in enumerate(w.seeded):
+            # Not data: a copy of the image's directory for the entrypoint to rewrite (seeded_volume).
+            volumes.append(Volume(
+                f"{w.name}-seed-{i}",
+                name=seeded_volume(self.ctx, w, path),
+                labels=self.labels(**{"berth.workload": w.name, "berth.config": "true"}),
+                opts=self._opts(parent, ignore_changes=["labels"]),
+            ))
         if w.build:
             self.build_image(w.image, w.build)
         image = self.image(w.image, parent)
@@ -489,9 +536,8 @@ class DockerTarget:
                     d.volume.removeprefix(f"{self.prefix}-"),
                     name=d.volume,
                     # Not data: regenerated on every change, never protected (berth.config tells them apart).
-                    labels=[{"label": "berth.stack", "value": self.prefix}, {"label": "berth.workload", "value": w.name},
-                            {"label": "berth.config", "value": "true"}],
-                    opts=self._opts(parent),
+                    labels=self.labels(**{"berth.workload": w.name, "berth.config": "true"}),
+                    opts=self._opts(parent, ignore_changes=["labels"]),
                 )
                 for d in file_dirs(self.ctx, w)
             ]

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
 
 from ..ir import Kind, Probe, Role, Workload
-from ..spec import DEFAULT_EGRESS_EXCEPT
+from ..spec import DEFAULT_EGRESS_EXCEPT, StackSpec
 
 PART_OF = "app.kubernetes.io/part-of"
 NAME = "app.kubernetes.io/name"
@@ -34,6 +35,34 @@ class KubeContext:
     ingress_namespace: str = "ingress-nginx"
     #: Refused to workloads with egress (``berth:kubernetes.egress_except``); METADATA_CIDRS are added.
     egress_except: tuple[str, ...] = DEFAULT_EGRESS_EXCEPT
+    #: The Pulumi stack that owns every object (``organization/project/stack``): its annotation and
+    #: its server-side-apply field manager (``field_manager``).
+    owner: str = ""
+    #: Where the pods' DNS server is (``berth:kubernetes.dns``): port 53 is allowed to it only.
+    dns_namespace: str = "kube-system"
+    dns_pod_labels: tuple[tuple[str, str], ...] = (("k8s-app", "kube-dns"),)
+    dns_addresses: tuple[str, ...] = ()
+
+    @property
+    def field_manager(self) -> str:
+        return field_manager(self.owner)
+
+
+def kube_context(spec: StackSpec, name: str, owner: str = "") -> KubeContext:
+    """The context of a stack's objects: its namespace (``berth:kubernetes.namespace``, or the
+    prefix), its owner and what its policies name."""
+    k = spec.kubernetes
+    return KubeContext(
+        namespace=k.namespace or name,
+        stack=name,
+        storage_class=k.storage_class,
+        ingress_namespace=k.ingress_namespace,
+        egress_except=tuple(k.egress_except),
+        owner=owner,
+        dns_namespace=k.dns.namespace,
+        dns_pod_labels=tuple(sorted(k.dns.pod_labels.items())),
+        dns_addresses=tuple(k.dns.addresses),
+    )
 
 
 def selector(ctx: KubeContext, w: Workload) -> dict[str, str]:
@@ -45,13 +74,36 @@ def labels(ctx: KubeContext, w: Workload) -> dict[str, str]:
     return {**selector(ctx, w), COMPONENT: w.role.value, MANAGED_BY: "berth", **w.labels}
 
 
-#: One server-side-apply field manager for every object Berth declares, whatever the stack's history.
-#: By default pulumi-kubernetes names a random manager per resource and keeps it in the stack state;
-#: after `pulumi destroy`, a retained StatefulSet (or PVC, Namespace) is still owned by that lost
-#: name, and the next `pulumi up` conflicts with it (".spec.volumeClaimTemplates" on a StatefulSet).
-#: With the same name the redeploy adopts what was retained.
+#: One server-side-apply field manager per stack, the same for every object it declares, whatever
+#: the stack's history. By default pulumi-kubernetes names a random manager per resource and keeps it
+#: in the stack state; after `pulumi destroy`, a retained StatefulSet (or PVC, Namespace) is still
+#: owned by that lost name, and the next `pulumi up` conflicts with it (".spec.volumeClaimTemplates"
+#: on a StatefulSet). With the stack's own stable name the redeploy adopts what it retained.
+#: Per stack, not one for all of Berth (as before: "berth"): with one shared name, a second stack
+#: applying objects of the same names in the same namespace was their owner too, so its apply
+#: silently overwrote the first stack's objects (and destroying either deleted what both used). Now
+#: each stack's manager owns its fields, OWNER_ANNOTATION among them, whose value differs between
+#: any two stacks: another stack's apply of the same object always conflicts (pulumi-kubernetes does
+#: not force conflicts unless asked, `pulumi.com/patchForce`). That is the provider's guarantee at
+#: `up`; the program refuses the common case, a namespace that another stack owns, already at preview
+#: (components/live.py), with the key to change.
 FIELD_MANAGER_ANNOTATION = "pulumi.com/patchFieldManager"
-FIELD_MANAGER = "berth"
+#: The stack that owns an object, as organization/project/stack.
+OWNER_ANNOTATION = "berth.dev/stack"
+#: The field manager of Berth before it had one per stack (see CHANGELOG: upgrading).
+LEGACY_FIELD_MANAGER = "berth"
+
+
+def field_manager(owner: str) -> str:
+    """The server-side-apply field manager of the stack ``owner`` (organization/project/stack): it
+    names the stack, so an apply conflict names the stack that owns the field. At most 128 printable
+    characters (the API server's limit); a longer stack name is cut and keeps a hash of itself."""
+    if not owner:
+        return LEGACY_FIELD_MANAGER
+    name = f"berth/{owner}"
+    if len(name) > 128:
+        name = name[:111] + "~" + hashlib.sha256(name.encode()).hexdigest()[:16]
+    return name
 
 
 def meta(ctx: KubeContext, name: str, w: Optional[Workload] = None, **extra: Any) -> dict[str, Any]:
@@ -61,26 +113,88 @@ def meta(ctx: KubeContext, name: str, w: Optional[Workload] = None, **extra: Any
     return m
 
 
-def probe(p: Probe) -> dict[str, Any]:
-    out: dict[str, Any]
+def probe_handler(p: Probe) -> dict[str, Any]:
+    """What a probe runs: an exec command or an HTTP GET."""
     if p.command:
         cmd = list(p.command)
         if cmd[0] == "CMD-SHELL":
             cmd = ["sh", "-c", cmd[1]]
         elif cmd[0] == "CMD":
             cmd = cmd[1:]
-        out = {"exec": {"command": cmd}}
+        return {"exec": {"command": cmd}}
+    return {"httpGet": {"path": p.path, "port": p.port}}
+
+
+#: How often a readiness probe runs at most: every await on a workload (a StatefulSet ready, a
+#: rollout done, the Job after the database, the apps after the Job) ends at a readiness probe, so its
+#: period is time every deploy waits for nothing.
+READINESS_PERIOD = 3
+#: Failures of the liveness check beyond the health check's own retries: liveness gives up this many
+#: intervals after readiness has taken the pod out of its Service.
+LIVENESS_EXTRA_FAILURES = 3
+
+
+def container_probes(w: Workload) -> dict[str, dict[str, Any]]:
+    """Startup, liveness and readiness probes of a long-running workload.
+
+    * readiness is the workload's health check (or ``readiness`` when it has its own): it decides
+      who gets traffic. It starts at once and runs every READINESS_PERIOD seconds (each await of a
+      deploy ends at a readiness probe), and marks the pod unready after ``retries`` × ``interval``
+      of failures: an overloaded or degraded pod (its database down, say) is drained, not killed;
+    * liveness asks only whether the process still answers: a TCP connect to its port when it has
+      one (the health check itself when it has no port, or when ``readiness`` is separate), and it
+      gives up LIVENESS_EXTRA_FAILURES intervals later than readiness: a pod that is slow, in
+      recovery or overloaded is not restarted while readiness has taken it out of rotation;
+    * a startup probe (the liveness check, every few seconds) holds liveness back until the
+      workload has started, for as long as its start period and retries allow (Neo4j: 3.5 min), so
+      a slow start (Postgres' crash recovery, a JVM warming up) is not killed in a loop.
+    Liveness and readiness never run the same check (kube-score: pod-probes-identical)."""
+    h = w.health
+    if h is None or w.kind == Kind.CRON or w.one_shot:
+        return {}
+    port = h.port or (w.ports[0].port if w.ports else None)
+    if w.readiness is not None:
+        live = probe_handler(h)
+    elif w.ports and port:
+        live = {"tcpSocket": {"port": port}}
     else:
-        out = {"httpGet": {"path": p.path, "port": p.port}}
-    out.update(
-        {
-            "initialDelaySeconds": min(p.start_period, 30),
-            "periodSeconds": p.interval,
-            "timeoutSeconds": p.timeout,
-            "failureThreshold": p.retries,
-        }
-    )
+        live = probe_handler(h)
+    ready = w.readiness or h
+    out: dict[str, dict[str, Any]] = {}
+    period = min(h.interval, 5)
+    budget = max(h.start_period, 10) + h.retries * h.interval
+    out["startupProbe"] = {**live, "periodSeconds": period, "timeoutSeconds": h.timeout,
+                           "failureThreshold": -(-budget // period)}
+    ready_window = ready.retries * ready.interval
+    out["livenessProbe"] = {**live, "periodSeconds": h.interval, "timeoutSeconds": h.timeout,
+                            "failureThreshold": -(-ready_window // h.interval) + LIVENESS_EXTRA_FAILURES}
+    if w.ports:
+        # Only a workload that serves gets a readiness probe: nothing routes to one without ports.
+        ready_period = min(ready.interval, READINESS_PERIOD)
+        out["readinessProbe"] = {**probe_handler(ready), "periodSeconds": ready_period,
+                                 "timeoutSeconds": ready.timeout,
+                                 "failureThreshold": -(-ready_window // ready_period)}
     return out
+
+
+#: Each emptyDir (a writable path in a read-only root) holds at most this; a pod's ephemeral storage
+#: (its emptyDirs and its logs) is limited to their sum plus EPHEMERAL_MARGIN, so a workload that
+#: writes without end is evicted instead of filling the node's disk for every other pod.
+EMPTY_DIR_SIZE = "64Mi"
+EPHEMERAL_MARGIN_MIB = 512
+EPHEMERAL_REQUEST = "64Mi"
+
+
+def ephemeral_limit(w: Workload) -> str:
+    return f"{64 * (len(w.tmpfs) + len(w.seeded)) + EPHEMERAL_MARGIN_MIB}Mi"
+
+
+def seed_volume(i: int) -> str:
+    return f"seed-{i}"
+
+
+#: Where the init container sees the emptyDir it copies a seeded directory into.
+SEED_MOUNT = "/berth-seed"
 
 
 def secret_name(w: Workload) -> str:
@@ -112,8 +226,11 @@ def pod_spec(ctx: KubeContext, w: Workload) -> dict[str, Any]:
     volumes: list[dict[str, Any]] = []
     for i, path in enumerate(w.tmpfs):
         vname = f"tmp-{i}"
-        volumes.append({"name": vname, "emptyDir": {"sizeLimit": "64Mi"}})
+        volumes.append({"name": vname, "emptyDir": {"sizeLimit": EMPTY_DIR_SIZE}})
         mounts.append({"name": vname, "mountPath": path})
+    for i, path in enumerate(w.seeded):
+        volumes.append({"name": seed_volume(i), "emptyDir": {"sizeLimit": EMPTY_DIR_SIZE}})
+        mounts.append({"name": seed_volume(i), "mountPath": path})
     for secret in (False, True):
         files = [f for f in w.files if f.secret == secret]
         if not files:
@@ -133,22 +250,24 @@ def pod_spec(ctx: KubeContext, w: Workload) -> dict[str, Any]:
         if w.kind != Kind.STATEFUL or v.shared:
             volumes.append({"name": v.name, "persistentVolumeClaim": {"claimName": v.name}})
     r = w.resources
+    resources = {
+        "requests": {"cpu": r.cpu, "memory": r.memory, "ephemeral-storage": EPHEMERAL_REQUEST},
+        "limits": {"cpu": r.cpu_limit, "memory": r.memory_limit, "ephemeral-storage": ephemeral_limit(w)},
+    }
+    security = {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": w.read_only_root,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"], **({"add": sorted(w.capabilities)} if w.capabilities else {})},
+    }
     container: dict[str, Any] = {
         "name": w.name,
         "image": w.image,
         "imagePullPolicy": "IfNotPresent",
         "env": env,
-        "resources": {
-            "requests": {"cpu": r.cpu, "memory": r.memory},
-            "limits": {"cpu": r.cpu_limit, "memory": r.memory_limit},
-        },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "readOnlyRootFilesystem": w.read_only_root,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"], **({"add": sorted(w.capabilities)} if w.capabilities else {})},
-        },
+        "resources": resources,
+        "securityContext": security,
         "volumeMounts": mounts,
     }
     if w.entrypoint:
@@ -157,9 +276,7 @@ def pod_spec(ctx: KubeContext, w: Workload) -> dict[str, Any]:
         container["args"] = list(w.command)
     if w.ports:
         container["ports"] = [{"name": p.name, "containerPort": p.port, "protocol": "TCP"} for p in w.ports]
-    if w.health and w.kind != Kind.CRON and not w.one_shot:
-        container["livenessProbe"] = probe(w.health)
-        container["readinessProbe"] = probe(w.readiness or w.health)
+    container.update(container_probes(w))
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -174,6 +291,30 @@ def pod_spec(ctx: KubeContext, w: Workload) -> dict[str, Any]:
         "containers": [container],
         "volumes": volumes,
     }
+    if w.seeded:
+        # The image's own files of each seeded directory, copied into its emptyDir before the workload
+        # starts (by the workload's image, with its user and limits): the entrypoint may then rewrite
+        # them while the root stays read-only. A new pod starts again from the image's files.
+        script = " && ".join(f"cp -a {shlex.quote(path.rstrip('/'))}/. {SEED_MOUNT}/{i}/"
+                             for i, path in enumerate(w.seeded))
+        spec["initContainers"] = [{
+            "name": "seed",
+            "image": w.image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "-c", script],
+            "resources": resources,
+            "securityContext": {**security, "readOnlyRootFilesystem": True},
+            "volumeMounts": [{"name": seed_volume(i), "mountPath": f"{SEED_MOUNT}/{i}"} for i in range(len(w.seeded))],
+        }]
+    spread = w.scaling.max if w.scaling else w.replicas
+    if spread > 1:
+        # Replicas prefer different nodes: one node going down takes only its share of them. Preferred,
+        # not required, so that a cluster with fewer nodes than replicas still runs them all.
+        spec["affinity"] = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+            "weight": 100,
+            "podAffinityTerm": {"labelSelector": {"matchLabels": selector(ctx, w)},
+                                "topologyKey": "kubernetes.io/hostname"},
+        }]}}
     if w.kind == Kind.CRON or w.one_shot:
         spec["restartPolicy"] = "OnFailure"
     return spec
@@ -237,10 +378,14 @@ def workload_manifest(ctx: KubeContext, w: Workload) -> dict[str, Any]:
                 "volumeClaimTemplates": claims,
             },
         }
+    # A singleton (a scheduler) is stopped before its successor starts: a rolling update would run
+    # both for a while. The others keep serving through a rollout: one extra pod at a time.
+    strategy = ({"type": "Recreate"} if w.singleton
+                else {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}})
     spec: dict[str, Any] = {
         "selector": {"matchLabels": selector(ctx, w)},
         "revisionHistoryLimit": 10,
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+        "strategy": strategy,
         "template": tpl,
     }
     if w.scaling is None:
@@ -357,6 +502,7 @@ def namespace_manifests(ctx: KubeContext) -> list[dict[str, Any]]:
         "kind": "Namespace",
         "metadata": {
             "name": ctx.namespace,
+            **({"annotations": {OWNER_ANNOTATION: ctx.owner}} if ctx.owner else {}),
             "labels": {
                 PART_OF: ctx.stack,
                 MANAGED_BY: "berth",
@@ -381,13 +527,23 @@ def namespace_manifests(ctx: KubeContext) -> list[dict[str, Any]]:
         "spec": {
             "podSelector": {},
             "policyTypes": ["Egress"],
-            "egress": [
-                {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
-                {"to": [{"podSelector": {}}]},
-            ],
+            "egress": [dns_rule(ctx), {"to": [{"podSelector": {}}]}],
         },
     }
     return [ns, deny, internal]
+
+
+def dns_rule(ctx: KubeContext) -> dict[str, Any]:
+    """DNS (port 53) to the cluster's DNS only: its pods (``berth:kubernetes.dns``; kube-system's
+    ``k8s-app: kube-dns`` on kubeadm, k3s, EKS, GKE and AKS) and the addresses listed there. Port 53
+    to anywhere would be a way out for any pod (DNS tunnelling to a server of one's own, or plain TCP
+    on port 53), whatever its egress says."""
+    to: list[dict[str, Any]] = [{
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ctx.dns_namespace}},
+        "podSelector": {"matchLabels": dict(ctx.dns_pod_labels)},
+    }]
+    to += [{"ipBlock": {"cidr": cidr}} for cidr in ctx.dns_addresses]
+    return {"to": to, "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
 
 
 def secret_manifests(ctx: KubeContext, w: Workload) -> list[dict[str, Any]]:
@@ -507,7 +663,7 @@ class KubernetesTarget:
     ) -> pulumi.CustomResource:
         cls = _resource_class(manifest["apiVersion"], manifest["kind"])
         kwargs = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
-        kwargs["metadata"] = with_field_manager(kwargs["metadata"])
+        kwargs["metadata"] = with_owner(kwargs["metadata"], self.ctx)
         if secret_checksum is not None:
             kwargs = _with_secret_checksum(kwargs, secret_checksum)
         if "stringData" in kwargs:
@@ -552,9 +708,12 @@ class KubernetesTarget:
         return self.create(manifest, manifest["metadata"]["name"] + "-ingress", parent, [self.namespace, *depends_on])
 
 
-def with_field_manager(md: dict[str, Any]) -> dict[str, Any]:
-    """``metadata`` with Berth's stable server-side-apply field manager (see FIELD_MANAGER)."""
-    return {**md, "annotations": {**(md.get("annotations") or {}), FIELD_MANAGER_ANNOTATION: FIELD_MANAGER}}
+def with_owner(md: dict[str, Any], ctx: KubeContext) -> dict[str, Any]:
+    """``metadata`` with the owning stack's annotation and its server-side-apply field manager (see
+    ``field_manager``)."""
+    owner = {OWNER_ANNOTATION: ctx.owner} if ctx.owner else {}
+    return {**md, "annotations": {**(md.get("annotations") or {}), **owner,
+                                  FIELD_MANAGER_ANNOTATION: ctx.field_manager}}
 
 
 _KIND_SUFFIX = {

@@ -341,28 +341,34 @@ def component_of(urn: str) -> str:
     return urn.split("::")[2].split("$")[-2].rsplit(":", 1)[-1]
 
 
-#: Workloads that keep a writable root (their images write beside their code when they start), as
-#: README's "Read-only roots and generated files" names them.
-WRITABLE_ROOTS = {"rabbitmq": "RabbitMQ", "neo4j": "Neo4j", "elasticsearch": "Elasticsearch",
-                  "logstash": "Logstash", "kibana": "Kibana"}
+#: Workloads whose configuration directory is a writable copy of their image's own (their entrypoint
+#: rewrites it at start), as README's "Read-only roots and generated files" names them.
+SEEDED = {"neo4j": "Neo4j", "elasticsearch": "Elasticsearch", "logstash": "Logstash"}
 
 
-def test_the_containers_without_a_read_only_root_are_the_ones_the_readme_names():
-    """The microservices example runs every component Berth has, on both targets."""
-    docker = {r.name for r in recorded("examples/microservices", "dev").by_type("docker:index/container:Container")
-              if not r.inputs.get("readOnly")}
-    kubernetes = set()
+def test_every_container_has_a_read_only_root_and_the_readme_names_the_seeded_ones():
+    """The microservices example runs every component Berth has, on both targets: no container keeps
+    a writable root; the seeded directories are those of the images README names."""
+    dev = recorded("examples/microservices", "dev")
+    docker = {r.name for r in dev.by_type("docker:index/container:Container") if not r.inputs.get("readOnly")}
+    docker_seeded = {next(x["value"] for x in r.inputs["labels"] if x["label"] == "berth.workload")
+                     for r in dev.by_type("docker:index/volume:Volume") if "-seed-" in r.inputs["name"]}
+    kubernetes, kubernetes_seeded = set(), set()
     for r in recorded("examples/microservices", "prod").resources:
         if r.type in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
-            for c in r.inputs["spec"]["template"]["spec"]["containers"]:
+            pod = r.inputs["spec"]["template"]["spec"]
+            for c in pod["containers"]:
                 if not c.get("securityContext", {}).get("readOnlyRootFilesystem"):
                     kubernetes.add(c["name"])
-    fix = "update README's 'Read-only roots and generated files' and WRITABLE_ROOTS"
-    assert docker == set(WRITABLE_ROOTS), fix
-    assert kubernetes == set(WRITABLE_ROOTS), fix
+            if any(i["name"] == "seed" for i in pod.get("initContainers", [])):
+                kubernetes_seeded.add(pod["containers"][0]["name"])
+    fix = "update README's 'Read-only roots and generated files' and SEEDED"
+    assert docker == kubernetes == set(), fix
+    assert docker_seeded == kubernetes_seeded == set(SEEDED), fix
     text = " ".join(section("### Read-only roots and generated files").split())
-    missing = [name for name in WRITABLE_ROOTS.values() if name not in text]
-    assert not missing and "read_only_root: false" in text, (missing, fix)
+    missing = [name for name in SEEDED.values() if name not in text]
+    assert not missing and "read_only_root: false" in text and "writable copy of the image's own" in text, (
+        missing, fix)
 
 
 #: (kind, component) of what prod protects → the words README's "Protected data" uses for it.

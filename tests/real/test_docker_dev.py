@@ -48,6 +48,8 @@ pytestmark = pytest.mark.real_docker
 
 STACK = realdev.STACK
 PREFIX = f"berth-{STACK}"
+#: The stack that owns every container, volume and network of the deployment (label berth.owner).
+OWNER = f"organization/berth/{STACK}"
 APP_CONTAINERS = {f"{PREFIX}-api", f"{PREFIX}-worker-1", f"{PREFIX}-worker-2", f"{PREFIX}-beat"}
 PROXY_CONTAINER = f"{PREFIX}-proxy"
 PG_TAG_B = "localhost/berth-postgres:15-tagbump"
@@ -229,9 +231,18 @@ def test_a_up_every_container_healthy(env):
         health = (c.attrs["State"].get("Health") or {}).get("Status")
         if c.status != "running":
             problems.append(f"{c.name}: {c.status}")
-        elif c.attrs["Config"].get("Healthcheck") and health != "healthy":
+        elif not (c.attrs["Config"].get("Healthcheck") or {}).get("Test"):
+            # Every long-running container is checked: exporters over HTTP, the backup scheduler on
+            # supercronic's port, the workers and beat by Celery's own commands.
+            problems.append(f"{c.name}: no health check")
+        elif health != "healthy":
             problems.append(f"{c.name}: health {health}")
+        if c.labels.get("berth.owner") != OWNER:
+            problems.append(f"{c.name}: owner label {c.labels.get('berth.owner')!r}")
     assert not problems, problems
+    assert [c.name for c in containers if c.name.startswith(f"{PREFIX}-beat")] == [f"{PREFIX}-beat"]  # a singleton
+    for v in env.client.volumes.list(filters={"label": f"berth.stack={PREFIX}"}):
+        assert v.attrs["Labels"].get("berth.owner") == OWNER, v.name
 
 
 def test_a_every_container_has_a_read_only_root_and_its_generated_files(env):
@@ -317,6 +328,29 @@ def test_b_second_up_replaces_nothing(env):
     res = timed(env, "pulumi up (unchanged)", env.pulumi.up)
     assert container_ids(env) == before
     assert "replaced" not in res.stdout.split("Resources:")[-1], res.stdout[-800:]
+
+
+def test_b_another_stack_with_this_prefix_is_refused(env, tmp_path):
+    """A second stack whose berth:name is this one's would be handed its volumes (Docker gives out an
+    existing volume of the requested name as it is) and collide on its containers: it is refused at
+    preview and at up, naming the owning stack and the key, and nothing of the dev stack changes."""
+    other = write_project(tmp_path / "other", "intruder")
+    cfg = json.loads(json.dumps(env.config))
+    cfg["berth:name"] = PREFIX
+    cfg["berth:proxy"]["http_port"], cfg["berth:proxy"]["https_port"] = realdev.free_port(), realdev.free_port()
+    write_stack_config(other, "dev", cfg)
+    p = Pulumi(other, "dev", tmp_path / "state", log=log)
+    p.init()
+    before = container_ids(env)
+    volume = env.client.volumes.get(f"{PREFIX}-db-data").attrs
+    for res in (timed(env, "pulumi preview (another stack, same prefix)", p.preview, check=False),
+                timed(env, "pulumi up (another stack, same prefix)", p.up, check=False)):
+        assert res.returncode != 0, res
+        assert f"berth:name = {PREFIX}: " in res.output and f"belong to stack {OWNER}" in res.output, res
+        assert "give this stack a prefix of its own" in res.output, res
+    assert container_ids(env) == before
+    assert env.client.volumes.get(f"{PREFIX}-db-data").attrs == volume
+    p.rm_stack()
 
 
 # ---------------------------------------------------------------- c: app image + env

@@ -132,7 +132,7 @@ def netpol(tmp_path_factory):
     kube.forget_namespace(PEER_NS)
     try:
         kubectl("apply", "-f", "-", input=PEER_MANIFESTS)
-        kubectl("-n", PEER_NS, "wait", "--for=condition=Ready", "pod/peer", "--timeout=120s", timeout=140)
+        kubectl("-n", PEER_NS, "wait", "--for=condition=Ready", "pod/peer", "pod/dns", "--timeout=120s", timeout=140)
         yield p
     finally:
         kube.forget_namespace(PEER_NS)
@@ -162,6 +162,29 @@ metadata: {{name: peer, namespace: {PEER_NS}}}
 spec:
   selector: {{app: peer}}
   ports: [{{port: 8000, targetPort: 8000}}]
+---
+# A server of one's own on port 53 (TCP), outside the cluster's DNS: what a pod could tunnel through
+# if port 53 were open to any address.
+apiVersion: v1
+kind: Pod
+metadata: {{name: dns, namespace: {PEER_NS}, labels: {{app: dns}}}}
+spec:
+  automountServiceAccountToken: false
+  securityContext:
+    sysctls: [{{name: net.ipv4.ip_unprivileged_port_start, value: "0"}}]
+  containers:
+  - name: server
+    image: {APP}
+    imagePullPolicy: Never
+    command: [python3, -m, http.server, "53", --bind, 0.0.0.0]
+    readinessProbe: {{tcpSocket: {{port: 53}}, periodSeconds: 2}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: dns, namespace: {PEER_NS}}}
+spec:
+  selector: {{app: dns}}
+  ports: [{{port: 53, targetPort: 53, protocol: TCP}}]
 """
 
 # Run in a pod: resolve HOST (cluster DNS), then open a TCP connection with a timeout. A connection
@@ -211,6 +234,7 @@ def assert_open(ns: str, pod: str, host: str, port: int) -> None:
 DB = f"db.{NETPOL_NS}.svc.cluster.local"
 CACHE = f"cache.{NETPOL_NS}.svc.cluster.local"
 PEER = f"peer.{PEER_NS}.svc.cluster.local"
+DNS_PEER = f"dns.{PEER_NS}.svc.cluster.local"
 
 
 def test_declared_client_reaches_postgres_and_redis(netpol):
@@ -248,6 +272,20 @@ def test_without_egress_or_to_private_ranges_no_way_out_of_the_namespace(netpol)
     # the peer's pod address (10.244.0.0/24, behind its Service) lies.
     assert "10.0.0.0/8" in fetcher_excepts()
     assert_blocked(NETPOL_NS, one_pod(NETPOL_NS, "fetcher"), PEER, 8000)
+
+
+def test_dns_only_to_the_cluster_dns(netpol):
+    """Port 53 is open to the cluster's DNS only: names resolve (the probe tells "dns" from a dropped
+    connection), but a server of one's own on port 53 is dropped like any other address, from a pod
+    without egress and from one with it (whose egress_except refuses the pods' range)."""
+    assert_open(PEER_NS, "peer", DNS_PEER, 53)  # it answers: what stops the stack's pods is theirs
+    for name in ("api", "fetcher"):
+        pod = one_pod(NETPOL_NS, name)
+        assert_blocked(NETPOL_NS, pod, DNS_PEER, 53)
+        assert probe(NETPOL_NS, pod, DB, 5432) != "dns"  # the cluster DNS still answers
+    policy = kubectl_json("-n", NETPOL_NS, "get", "networkpolicy", "allow-dns-and-internal-egress")
+    dns_rule = next(r for r in policy["spec"]["egress"] if r.get("ports"))
+    assert dns_rule["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}, dns_rule
 
 
 def test_egress_reaches_another_namespace_where_not_excepted(netpol):

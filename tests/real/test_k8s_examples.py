@@ -35,14 +35,16 @@ EXAMPLES = ROOT / "examples"
 #: the frontend (nginx serving a static build on 8080 as a non-root user) maps to berth-nginx:1 (the
 #: same kind of server, port and user), the backend (a uvicorn app with /api/health) to
 #: berth-testapp:1. The bot has no stand-in that runs `python -m bot`: it maps to berth-testapp:1 with
-#: its command replaced by the test app's server (BOT_COMMAND), so what is shown for the bot is that
-#: its pod (security context, env, secrets, network policy) is admitted and runs, not the bot itself.
+#: its command replaced by the test app's server (BOT_COMMAND, which also touches /tmp/bot-alive as
+#: the bot does for its health check), so what is shown for the bot is that its pod (security context,
+#: env, secrets, network policy, probes) is admitted and runs, not the bot itself.
 WISHLINS_IMAGES = {
     "frontend": "localhost/berth-nginx:1",
     "backend": "localhost/berth-testapp:1",
     "bot": "localhost/berth-testapp:1",
 }
-BOT_COMMAND = ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]
+BOT_COMMAND = ["sh", "-c", "(while :; do touch /tmp/bot-alive; sleep 5; done) & "
+               "exec uvicorn app.main:app --host 0.0.0.0 --port 8000"]
 
 
 def _stack_config(path: Path) -> dict:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -46,6 +47,9 @@ STACK = "prod"
 # Not the stack file's namespace (easyflow): previews of the stack files (the preview workflow under
 # act) dry-run into that one while this test deploys.
 NAMESPACE = "berth-t-prod"
+#: The stack's identity on the cluster: its objects' owner annotation and field manager.
+OWNER = "organization/berth/prod"
+MANAGER = f"berth/{OWNER}"
 
 
 def ci_config(app_image: str = IMAGES["app1"]) -> dict[str, Any]:
@@ -194,10 +198,40 @@ def test_up_every_pod_admitted_and_running(prod):
     check_running()
     jobs = kubectl_json("-n", NAMESPACE, "get", "jobs")["items"]
     assert any(j["metadata"]["name"].startswith("db-predeploy-backup-") and j["status"].get("succeeded") for j in jobs)
-    # Every object is owned by Berth's one field manager (a redeploy after destroy adopts them).
-    sts = kubectl_json("-n", NAMESPACE, "get", "statefulset", "db", "--show-managed-fields")
-    managers = {m["manager"] for m in sts["metadata"]["managedFields"] if m["operation"] == "Apply"}
-    assert managers == {"berth"}, managers
+    # Every object is owned by the stack's own field manager (a redeploy after destroy adopts them;
+    # another stack's apply conflicts) and names its owner.
+    for kind, name in (("statefulset", "db"), ("deployment", "api"), ("networkpolicy", "default-deny")):
+        obj = kubectl_json("-n", NAMESPACE, "get", kind, name, "--show-managed-fields")
+        managers = {m["manager"] for m in obj["metadata"]["managedFields"] if m["operation"] == "Apply"}
+        assert managers == {MANAGER}, (kind, name, managers)
+        assert obj["metadata"]["annotations"]["berth.dev/stack"] == OWNER, (kind, name)
+    ns = kubectl_json("get", "namespace", NAMESPACE)
+    assert ns["metadata"]["annotations"]["berth.dev/stack"] == OWNER
+
+
+# ------------------------------------------------------------------------------------------------
+# 1b. Rollouts and failures as the cluster holds them: probes, spread, singletons
+
+
+def test_probes_spread_and_singletons_as_applied(prod):
+    api = live("deployment", "api")["spec"]["template"]["spec"]
+    (c,) = api["containers"]
+    assert c["readinessProbe"]["httpGet"]["path"] == "/health" and c["livenessProbe"]["tcpSocket"]["port"] == 8000
+    assert c["startupProbe"]["tcpSocket"]["port"] == 8000
+    term = api["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert live("deployment", "worker")["spec"]["template"]["spec"]["affinity"]
+    beat = live("deployment", "beat")
+    assert beat["spec"]["strategy"] == {"type": "Recreate"}, beat["spec"]["strategy"]
+    (b,) = beat["spec"]["template"]["spec"]["containers"]
+    assert b["livenessProbe"]["exec"]["command"][:2] == ["sh", "-c"] and "readinessProbe" not in b
+    (db,) = live("statefulset", "db")["spec"]["template"]["spec"]["containers"]
+    assert db["readinessProbe"]["exec"]["command"][0] == "pg_isready" and db["livenessProbe"]["tcpSocket"]
+    # The exec checks pass for real: the pods are ready (check_running), and beat's and the workers'
+    # liveness has run without a restart.
+    for name in ("beat", "worker"):
+        for pod in pods(NAMESPACE, f"app.kubernetes.io/name={name}"):
+            assert all(s["restartCount"] == 0 for s in pod["status"]["containerStatuses"]), pod["metadata"]["name"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -324,6 +358,14 @@ def test_insecure_pods_rejected_by_pod_security(prod):
 # 6. A rolling update: the image changed in stack config, `pulumi up`
 
 
+def rolled(name: str) -> bool:
+    # The provider's await has seen the new ReplicaSet available; the old pods may still be in
+    # their termination grace period.
+    live_pods = [x for x in pods(NAMESPACE, f"app.kubernetes.io/name={name}") if not x["metadata"].get("deletionTimestamp")]
+    return bool(live_pods) and all(pod_ready(x) and x["spec"]["containers"][0]["image"] == IMAGES["app2"]
+                                   for x in live_pods)
+
+
 def test_rolling_update_by_stack_config_keeps_the_row(prod, item):
     p = prod.pulumi
     old_api = {x["metadata"]["name"] for x in pods(NAMESPACE, "app.kubernetes.io/name=api")}
@@ -334,15 +376,30 @@ def test_rolling_update_by_stack_config_keeps_the_row(prod, item):
     replaced = {s["urn"].rsplit("::", 1)[-1] for s in doc.get("steps", []) if s.get("op") == "replace"}
     assert {"api-deployment", "worker-deployment", "beat-deployment"} <= updated, updated
     assert not replaced, f"an image change replaced resources: {replaced}"
-    with kube.ingress_status_standin():
-        timed("pulumi up (rolling update testapp 1 -> 2)", p.up)
-    def rolled(name: str) -> bool:
-        # The provider's await has seen the new ReplicaSet available; the old pods may still be in
-        # their termination grace period.
-        live_pods = [x for x in pods(NAMESPACE, f"app.kubernetes.io/name={name}") if not x["metadata"].get("deletionTimestamp")]
-        return bool(live_pods) and all(pod_ready(x) and x["spec"]["containers"][0]["image"] == IMAGES["app2"]
-                                       for x in live_pods)
+    # Beat is a singleton: while the rollout runs, never two of its pods at once (Recreate); the api
+    # rolls one extra pod at a time and keeps serving.
+    beats, stop = [], threading.Event()
 
+    def sample_beat():
+        while not stop.is_set():
+            try:
+                beats.append(sorted(x["metadata"]["name"] for x in pods(NAMESPACE, "app.kubernetes.io/name=beat")))
+            except Exception:  # noqa: BLE001 - a failed sample is no sample
+                pass
+            stop.wait(0.5)
+
+    sampler = threading.Thread(target=sample_beat, daemon=True)
+    sampler.start()
+    try:
+        with kube.ingress_status_standin():
+            timed("pulumi up (rolling update testapp 1 -> 2)", p.up)
+        eventually(lambda: rolled("beat"), timeout=120, interval=2, what="beat on testapp:2")
+    finally:
+        stop.set()
+        sampler.join(timeout=10)
+    assert len(beats) > 10, beats
+    assert max(len(b) for b in beats) == 1, [b for b in beats if len(b) > 1][:5]
+    assert len({name for b in beats for name in b}) >= 2, "beat was not replaced"
     for name in ("api", "worker", "beat"):
         eventually(lambda: rolled(name), timeout=120, interval=2, what=f"{name} on testapp:2 only")
     eventually(lambda: not old_api & {x["metadata"]["name"] for x in pods(NAMESPACE, "app.kubernetes.io/name=api")},
@@ -439,6 +496,28 @@ def test_backup_then_restore_into_fresh_database(prod, item):
     kubectl("-n", NAMESPACE, "delete", "pod", f"db-fresh-{suffix}", "--wait=false")
     kubectl("-n", NAMESPACE, "delete", "networkpolicy", f"db-fresh-{suffix}", "--wait=false")
     kubectl("-n", NAMESPACE, "delete", "job", f"restore-{suffix}", f"backup-manual-{suffix}", "--wait=false")
+
+
+# ------------------------------------------------------------------------------------------------
+# 8b. Another stack pointed at this namespace: refused at preview and at up, nothing of it applied
+
+
+def test_another_stack_on_this_namespace_is_refused(prod, tmp_path):
+    other = write_project(tmp_path / "other", "intruder")
+    write_stack_config(other, "prod", {
+        "berth:target": "kubernetes", "berth:kubernetes": {"namespace": NAMESPACE},
+        "berth:services": {"api": {"image": IMAGES["app1"], "port": 8000, "resources": {"cpu": "50m"}}}})
+    p = Pulumi(other, "prod", tmp_path / "state", env_extra=kube.kube_env(), log=log)
+    p.init()
+    before = live("deployment", "api")["metadata"]["resourceVersion"]
+    for res in (timed("pulumi preview (another stack, same namespace)", p.preview, check=False),
+                timed("pulumi up (another stack, same namespace)", p.up, check=False)):
+        assert res.returncode != 0, res
+        assert (f"berth:kubernetes.namespace = {NAMESPACE}: namespace {NAMESPACE} on the target belong to stack "
+                f"{OWNER}, and this stack (organization/intruder/prod) would take them over") in res.output, res
+    assert live("deployment", "api")["metadata"]["resourceVersion"] == before
+    assert [r for r in p.resources() if r["type"] != "pulumi:pulumi:Stack"] == []
+    p.rm_stack()
 
 
 # ------------------------------------------------------------------------------------------------

@@ -84,6 +84,11 @@ def test_up_every_container_healthy(dep):
     names = {c.name for c in dep.containers()}
     expected = ["postgres", "mongo", "redis", "rabbitmq", "frontend", "api-gateway", *SERVICES, "proxy"]
     assert {dep.name(n) for n in expected} <= names, sorted(names)
+    # RabbitMQ too runs with a read-only root: it writes its data volume and its log tmpfs only.
+    writable = [c.name for c in dep.containers() if not c.attrs["HostConfig"].get("ReadonlyRootfs")]
+    assert writable == [], writable
+    probe = 'touch /berth-root-probe 2>/dev/null && echo writable; touch /var/log/rabbitmq/probe && echo logs-ok'
+    assert dep.exec("rabbitmq", ["sh", "-c", probe]).split() == ["logs-ok"]
 
 
 def test_https_reaches_frontend_and_gateway(dep):

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.real_docker
 EXAMPLE, STACK = "wishlins", "prod"
 #: The bot stand-in: reaches the backend by name, as the aiogram bot does through API_URL.
 BOT = ["sh", "-c", 'while :; do if healthcheck "$API_URL/api/health"; then echo "backend reachable"; '
-                   'else echo "backend unreachable"; fi; sleep 5; done']
+                   'else echo "backend unreachable"; fi; touch /tmp/bot-alive; sleep 5; done']
 COMMANDS = {"frontend": ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8080"], "bot": BOT}
 EVERY_MINUTE = "* * * * *"
 

@@ -83,7 +83,11 @@ def test_postgres_on_kubernetes():
     container = sts.inputs["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "postgres:15"
     assert {"name": "db-data", "mountPath": "/var/lib/postgresql/data"} in container["volumeMounts"]
-    assert container["livenessProbe"]["exec"]["command"][0] == "pg_isready"
+    # Ready when Postgres accepts connections; alive while it listens (a long crash recovery is not
+    # restarted in a loop), after a startup probe with the start period's room.
+    assert container["readinessProbe"]["exec"]["command"][0] == "pg_isready"
+    assert container["livenessProbe"]["tcpSocket"] == {"port": 5432}
+    assert container["startupProbe"]["tcpSocket"] == {"port": 5432}
     assert svc.inputs["spec"]["clusterIP"] == "None"  # headless governing service
     assert svc.inputs["spec"]["ports"][0]["port"] == 5432
     assert secret.inputs["stringData"] == {"POSTGRES_PASSWORD": DB_PW}
@@ -243,7 +247,8 @@ def test_web_on_kubernetes(apps_k8s):
     d = r.find(DEPLOYMENT, "web-deployment")
     container = d.inputs["spec"]["template"]["spec"]["containers"][0]
     assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
-    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": 8000}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": 8000}
+    assert container["livenessProbe"]["tcpSocket"] == {"port": 8000}
     names = {e["name"] for e in container["env"]}
     assert {"LOG_LEVEL", "DATABASE_URL", "REDIS_URL", "SESSION_KEY"} <= names
     svc = r.find(K8S_SERVICE, "web-service")

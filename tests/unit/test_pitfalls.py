@@ -204,17 +204,29 @@ def test_generated_secret_names_do_not_collide():
     assert len(urns) == len(set(urns)), sorted(u for u in urns if urns.count(u) > 1)
 
 
-def test_every_kubernetes_object_has_berths_stable_field_manager():
+def test_every_kubernetes_object_has_its_stacks_stable_field_manager_and_owner():
     """A retained object (StatefulSet, PVC, Namespace) outlives `pulumi destroy` and the random
     field manager kept in the destroyed stack's state; the next `up` must apply as the same manager,
-    or server-side apply conflicts with the old one (seen on a real cluster: .spec.volumeClaimTemplates)."""
+    or server-side apply conflicts with the old one (seen on a real cluster: .spec.volumeClaimTemplates).
+    The manager is the stack's own, and so is the owner annotation every object carries: another
+    stack applying the same object conflicts on it instead of taking it over."""
     from berth.record import record
 
-    objs = k8s_objects(record("prod"))
-    assert objs
-    for r in objs:
-        annotations = (r.inputs.get("metadata") or {}).get("annotations") or {}
-        assert annotations.get("pulumi.com/patchFieldManager") == "berth", r.name
+    for stack in ("prod", "t"):
+        objs = k8s_objects(record(stack) if stack == "prod" else record(stack, config={"berth:target": "kubernetes"}))
+        assert objs
+        for r in objs:
+            annotations = (r.inputs.get("metadata") or {}).get("annotations") or {}
+            assert annotations.get("berth.dev/stack") == f"organization/berth/{stack}", r.name
+            assert annotations.get("pulumi.com/patchFieldManager") == f"berth/organization/berth/{stack}", r.name
+
+
+def test_the_field_manager_fits_the_api_servers_limit():
+    from berth.components.targets.kubernetes import field_manager
+
+    long = "acme/" + "p" * 100 + "/" + "s" * 60
+    assert len(field_manager(long)) == 128 and field_manager(long) != field_manager(long + "x")
+    assert field_manager("acme/shop/prod") == "berth/acme/shop/prod"
 
 
 def test_docker_fields_read_back_differently_are_create_only_and_still_replace_on_change():

@@ -80,6 +80,22 @@ def test_planning_creates_no_resource(monkeypatch):
      "berth:services.proxy: the name is taken by berth:proxy's proxy; rename it"),
     ("kubernetes", {"databases": {"db": {}}, "caches": {"db-backup-daily": {}}, "backups": {"db": {}}},
      "berth:caches.db-backup-daily: the name is taken by berth:backups.db's db-backup-daily; rename it"),
+    ("docker", {"databases": {"db": {}}, "services": {"db-backup": {"image": "app:1"}}, "backups": {"db": {}}},
+     "berth:services.db-backup: the name is taken by berth:backups.db's db-backup; rename it"),
+    ("kubernetes", {"services": {"grafana": {"image": "app:1"}}, "monitoring": {"enabled": True}},
+     "berth:services.grafana: the name is taken by berth:monitoring's grafana; rename it"),
+    # Names of the objects a workload gets, not only of the workload: the files writer of a workload
+    # (Docker), the second container of a service with replicas, the namespace's own policies.
+    ("docker", {"services": {"proxy-files": {"image": "app:1"}, "api": {"image": "app:1", "port": 80}},
+                "proxy": {"routes": [{"path": "/", "service": "api"}]}},
+     "berth:services.proxy-files: its container 'berth-t-proxy-files' would also be berth:proxy's files writer "
+     "(container names are one per host); rename it"),
+    ("docker", {"services": {"worker": {"image": "app:1", "replicas": 2}, "worker-1": {"image": "app:1"}}},
+     "berth:services.worker-1: its container 'berth-t-worker-1' would also be berth:services.worker's container "
+     "(container names are one per host); rename it"),
+    ("kubernetes", {"services": {"default-deny": {"image": "app:1", "port": 80}}},
+     "berth:services.default-deny: its networkpolicy 'default-deny' would also be berth:kubernetes's namespace "
+     "baseline policy (networkpolicy names are one per namespace); rename it"),
 ])
 def test_a_name_berth_gives_a_workload_of_its_own_is_refused_before_any_resource(monkeypatch, target, sections,
                                                                                   expected):

@@ -86,14 +86,28 @@ def test_docker_read_only_root_also_where_files_are_generated():
     assert seen[True] >= 4 and seen[False] >= 6  # proxy, prometheus, grafana, backup / db, redis, apps, exporters
 
 
-def test_exporters_have_no_docker_healthcheck_but_kubernetes_probes():
+def test_exporters_are_checked_over_http_on_both_targets():
     from .support import CONTAINER
 
     dev = {c.name: c for c in record("dev").by_type(CONTAINER)}
-    assert "healthcheck" not in dev["redis-exporter"].inputs and "wait" not in dev["redis-exporter"].inputs
+    for name in ("redis-exporter", "db-exporter"):
+        check = dev[name].inputs["healthcheck"]["tests"]
+        assert check[0] == "CMD-SHELL" and "/metrics" in check[1] and dev[name].inputs["wait"] is True, check
     prod = record("prod")
     dep = next(x for x in prod.resources if x.name == "redis-exporter-deployment")
-    assert dep.inputs["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/metrics"
+    assert dep.inputs["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/metrics"
+
+
+def test_every_long_running_docker_container_has_a_health_check():
+    """Exporters over HTTP, the backup scheduler by supercronic's own port, workers and beat by the
+    checks their stack file gives (celery's own): nothing long-running goes unchecked."""
+    from .support import CONTAINER
+
+    for stack in ("dev",):
+        for c in record(stack).by_type(CONTAINER):
+            if c.inputs.get("mustRun") is False:
+                continue  # one-shot: files writers, pre-deploy dump, restore
+            assert c.inputs.get("healthcheck", {}).get("tests"), c.name
 
 
 @pytest.mark.parametrize("section,body,key", [
@@ -183,3 +197,135 @@ def test_docker_apps_wait_for_their_predeploy_dump_to_succeed():
     assert job_succeeded("db-predeploy-backup-1", 0) == "succeeded"
     with pytest.raises(Exception, match="exited with code 2"):
         job_succeeded("db-predeploy-backup-1", 2)
+
+
+# ---------------------------------------------------------------- rollouts and failures (issue 21)
+
+
+def _pod(r, name: str) -> dict:
+    obj = next(x for x in r.resources if x.name in (f"{name}-deployment", f"{name}-statefulset"))
+    return obj.inputs["spec"]["template"]["spec"]
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return record("prod")
+
+
+@pytest.mark.parametrize("name", ["api", "db", "db-replica", "redis", "prometheus", "grafana", "pushgateway",
+                                  "db-exporter", "redis-exporter"])
+def test_serving_workloads_are_drained_before_they_are_killed(prod, name):
+    """Readiness (the health check) and liveness (does the port still answer) are different checks,
+    liveness gives up only after more failures than readiness, and a startup probe with the start
+    period's room holds liveness back: an overloaded or recovering pod leaves the Service, it is not
+    restarted (kube-score: pod-probes-identical)."""
+    (c,) = _pod(prod, name)["containers"]
+    ready, live, start = c["readinessProbe"], c["livenessProbe"], c["startupProbe"]
+    assert "tcpSocket" in live and "tcpSocket" not in ready, (live, ready)
+    assert start["tcpSocket"] == live["tcpSocket"]
+    assert live["failureThreshold"] * live["periodSeconds"] > ready["failureThreshold"] * ready["periodSeconds"]
+    assert "initialDelaySeconds" not in live and "initialDelaySeconds" not in ready
+    assert start["failureThreshold"] * start["periodSeconds"] >= 60
+
+
+def test_a_slow_starter_gets_its_start_period_before_liveness(prod):
+    """Postgres: start period 30 s and 10 retries of 10 s; Neo4j 60 s and 10 of 15 s."""
+    (db,) = _pod(prod, "db")["containers"]
+    assert db["startupProbe"]["failureThreshold"] * db["startupProbe"]["periodSeconds"] >= 130
+    r = record(STACK, config=config("kubernetes", graphs={"g": {}}))
+    (g,) = _pod(r, "g")["containers"]
+    assert g["startupProbe"]["failureThreshold"] * g["startupProbe"]["periodSeconds"] >= 210
+
+
+def test_workers_and_schedulers_are_checked_by_their_own_command(prod):
+    for name in ("worker", "beat"):
+        (c,) = _pod(prod, name)["containers"]
+        assert c["livenessProbe"]["exec"]["command"][:2] == ["sh", "-c"] and "readinessProbe" not in c
+        assert c["startupProbe"]["exec"] == c["livenessProbe"]["exec"]
+    (w,) = _pod(prod, "worker")["containers"]
+    assert "inspect ping" in w["livenessProbe"]["exec"]["command"][2]
+
+
+@pytest.mark.parametrize("name,spread", [("api", True), ("worker", True), ("beat", False), ("db", False),
+                                         ("redis-exporter", False)])
+def test_replicas_prefer_different_nodes(prod, name, spread):
+    affinity = _pod(prod, name).get("affinity")
+    if not spread:
+        assert affinity is None
+        return
+    (term,) = affinity["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"]["app.kubernetes.io/name"] == name
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in affinity["podAntiAffinity"]
+
+
+def test_a_singleton_is_recreated_not_rolled(prod):
+    beat = next(x for x in prod.resources if x.name == "beat-deployment")
+    api = next(x for x in prod.resources if x.name == "api-deployment")
+    assert beat.inputs["spec"]["strategy"] == {"type": "Recreate"}
+    assert api.inputs["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    dev = record("dev")
+    beats = [c for c in dev.by_type("docker:index/container:Container") if c.inputs["name"].startswith("berth-dev-beat")]
+    # One container, replaced by removing it before its successor is created.
+    assert [c.name for c in beats] == ["beat"] and beats[0].delete_before_replace
+
+
+def test_dns_goes_to_the_cluster_dns_only():
+    r = record(STACK, config=config("kubernetes", kubernetes={"dns": {"addresses": ["169.254.20.10/32"]}}))
+    policy = next(x for x in r.resources if x.name == "allow-dns-and-internal-egress")
+    dns, internal = policy.inputs["spec"]["egress"]
+    assert dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    assert dns["to"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+         "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}},
+        {"ipBlock": {"cidr": "169.254.20.10/32"}},
+    ]
+    assert internal == {"to": [{"podSelector": {}}]}
+
+
+def test_every_pod_has_an_ephemeral_storage_limit(prod):
+    for r in prod.resources:
+        spec = r.inputs.get("spec") or {}
+        tpl = (spec.get("jobTemplate") or {}).get("spec", spec).get("template")
+        for c in (tpl or {}).get("spec", {}).get("containers", []):
+            res = c["resources"]
+            assert res["requests"]["ephemeral-storage"] and res["limits"]["ephemeral-storage"], r.name
+
+
+ALL_COMPONENTS = {"databases": {"db": {}}, "caches": {"c": {}}, "brokers": {"mq": {}}, "graphs": {"g": {}},
+                  "logging": {"enabled": True}, "services": {"api": {"image": APP, "port": 8000, "uses": ["db"]}},
+                  "monitoring": {"enabled": True}, "backups": {"db": {}}}
+
+
+@pytest.mark.parametrize("target", ["docker", "kubernetes"])
+def test_every_container_has_a_read_only_root(target):
+    """RabbitMQ, Neo4j, Elasticsearch, Logstash and Kibana too: what they write goes to tmpfs/emptyDir
+    paths and to writable copies of their images' config directories."""
+    r = record(STACK, config=config(target, **ALL_COMPONENTS))
+    if target == "docker":
+        writable = [c.name for c in r.by_type("docker:index/container:Container") if not c.inputs.get("readOnly")]
+    else:
+        writable = [c["name"] for x in r.resources for c in
+                    ((x.inputs.get("spec") or {}).get("template", {}).get("spec", {}).get("containers", []))
+                    if not c["securityContext"]["readOnlyRootFilesystem"]]
+    assert writable == []
+
+
+def test_a_seeded_directory_is_a_copy_of_the_images_own():
+    """Kubernetes: an emptyDir an init container fills from the image; Docker: a volume Docker fills
+    from the image, named after what the container runs (a new image or setting: a new copy)."""
+    k = record(STACK, config=config("kubernetes", logging={"enabled": True}))
+    es = _pod(k, "elasticsearch")
+    (init,) = es["initContainers"]
+    assert init["image"] == es["containers"][0]["image"] and init["securityContext"]["readOnlyRootFilesystem"]
+    assert init["command"] == ["sh", "-c", "cp -a /usr/share/elasticsearch/config/. /berth-seed/0/"]
+    assert {"name": "seed-0", "mountPath": "/usr/share/elasticsearch/config"} in es["containers"][0]["volumeMounts"]
+    d = record(STACK, config=config("docker", logging={"enabled": True}))
+    es_c = next(c for c in d.by_type("docker:index/container:Container") if c.name == "elasticsearch")
+    seeded = [v for v in es_c.inputs["volumes"] if v["containerPath"] == "/usr/share/elasticsearch/config"]
+    assert len(seeded) == 1 and not seeded[0].get("readOnly")
+    assert seeded[0]["volumeName"].startswith(f"berth-{STACK}-elasticsearch-seed-usr-share-elasticsearch-config-")
+    d2 = record(STACK, config=config("docker", logging={"enabled": True, "heap": "256m"}))
+    es2 = next(c for c in d2.by_type("docker:index/container:Container") if c.name == "elasticsearch")
+    assert [v["volumeName"] for v in es2.inputs["volumes"] if v["containerPath"].endswith("/config")] != \
+        [seeded[0]["volumeName"]]

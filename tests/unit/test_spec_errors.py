@@ -214,6 +214,103 @@ BAD += [
      "berth:services.api.health.intervall", "did you mean berth:services.api.health.interval?"),
 ]
 
+# Input that would deploy and then fail or misbehave (issue 21): refused with the key and the fix.
+BAD += [
+    # The value is never echoed (it may be the secret): the fix is what the message must show.
+    ("secret-looking-env-literal", base(services={"api": {**APP, "env": {"DB_PASSWORD": "hunter2"}}}),
+     "berth:services.api.env.DB_PASSWORD", "secret_env: {DB_PASSWORD: db-password}"),
+    ("api-key-env-literal", base(services={"api": {**APP, "env": {"OPENAI_API_KEY": "sk-1"}}}),
+     "berth:services.api.env.OPENAI_API_KEY", "pulumi config set --secret --path 'berth:secrets.openai-api-key'"),
+    ("restore-from-typo", base(databases={"db": {}}, backups={"db": {"restore_from": "lastest"}}),
+     "berth:backups.db.restore_from", "did you mean latest?"),
+    ("restore-from-not-a-dump", base(databases={"db": {}}, backups={"db": {"restore_from": "daily/db.sql"}}),
+     "berth:backups.db.restore_from", "<tier>/<database>-<YYYYmmddTHHMMSSZ>.dump"),
+    ("restore-from-mongo-dump-on-postgres", base(databases={"db": {}}, backups={"db": {
+        "restore_from": "daily/db-20260102T020000Z.archive.gz"}}), "berth:backups.db.restore_from", ".dump"),
+    ("singleton-with-replicas", base(services={"beat": {**APP, "singleton": True, "replicas": 2}}),
+     "berth:services.beat.replicas", "remove replicas, or singleton"),
+    ("singleton-with-autoscale", base(services={"beat": {**APP, "port": 80, "singleton": True,
+                                                         "autoscale": {"min": 1, "max": 3}}}),
+     "berth:services.beat.autoscale", "remove autoscale, or singleton"),
+    ("flat-key-without-path", {"target": "docker", "services.web.image": "ghcr.io/acme/app:1.0.0"},
+     "berth:services.web.image", "pulumi config set --path 'berth:services.web.image' <value>"),
+]
+
+
+def test_a_secret_looking_env_value_is_never_shown():
+    with pytest.raises(ConfigError) as info:
+        parse_spec(base(services={"api": {**APP, "env": {"DB_PASSWORD": "hunter2"}}}))
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize("name,secret", [
+    ("DB_PASSWORD", True), ("DB_PASS", True), ("OPENAI_API_KEY", True), ("SECRET_KEY_BASE", True),
+    ("GITHUB_TOKEN", True), ("AWS_SECRET_ACCESS_KEY", True), ("SMTP_CREDENTIALS", True),
+    ("TOKEN_TTL", False), ("PASSWORD_FILE", False), ("CACHE_KEY_PREFIX", False), ("PASSWORD_MIN_LENGTH", False),
+    ("KEYCLOAK_URL", False), ("LOG_LEVEL", False), ("PASS_THROUGH", False),
+])
+def test_secret_looking_names(name, secret):
+    from berth.components.spec.checks import secret_looking
+
+    assert secret_looking(name) is secret
+
+
+def test_a_restore_from_latest_or_a_dump_of_a_tier_is_accepted():
+    for value in ("latest", "daily/shop-20260102T020000Z.dump", "/backups/predeploy/shop-20260102T020000Z.dump"):
+        parse_spec(base(databases={"db": {}}, backups={"db": {"restore_from": value}}))
+    warnings: list[str] = []
+    parse_spec(base(databases={"db": {}}, backups={"db": {"restore_from": "hourly/db-20260102T020000Z.dump"}}),
+               warnings)
+    assert warnings and "no tier of this stack writes to hourly/" in warnings[0], warnings
+
+
+def test_the_backup_dir_the_spec_checks_is_the_one_the_scripts_use():
+    from berth.components.renderers.backup import BACKUP_DIR
+    from berth.components.spec.checks import BACKUP_DIR as CHECKED
+
+    assert CHECKED == BACKUP_DIR
+
+
+@pytest.mark.parametrize("burst,fix", [(15, "burst: 10 or 20"), (0, "set burst: 10,"), (5, "set burst: 10,")])
+def test_a_burst_kubernetes_cannot_express_is_refused_there(burst, fix):
+    """ingress-nginx's burst is the rate times a whole multiplier (at least 1): burst 15 at 10/s was
+    20 on Kubernetes and 15 on Docker, burst 0 was 10 and 0."""
+    raw = {"services": {"api": WEB}, "proxy": {"routes": [{"path": "/", "service": "api",
+                                                           "rate_limit": {"rate": 10, "burst": burst}}]}}
+    with pytest.raises(ConfigError) as info:
+        parse_spec({"target": "kubernetes", **raw})
+    assert info.value.problems[0].startswith(f"berth:proxy.routes[0].rate_limit.burst = {burst}: "), info.value.problems
+    assert fix in info.value.problems[0]
+    parse_spec({"target": "docker", **raw})  # nginx on Docker takes any burst
+    for ok in (10, 20, None):
+        raw["proxy"]["routes"][0]["rate_limit"]["burst"] = ok
+        parse_spec({"target": "kubernetes", **raw})
+
+
+def test_the_default_burst_is_the_rate_on_both_targets():
+    from berth.components.proxy import ingress_manifests, nginx_conf, Backend
+    from berth.components.spec import ProxySpec
+
+    spec = ProxySpec(routes=[{"path": "/", "service": "api", "rate_limit": {"rate": 10}}])
+    assert "limit_req zone=" in nginx_conf(spec, "x.example.com", {"api": Backend("api", 8000)})
+    assert "burst=10 nodelay" in nginx_conf(spec, "x.example.com", {"api": Backend("api", 8000)})
+    (ing,) = ingress_manifests("ns", "p", spec, "x.example.com", {"api": Backend("api", 8000)})
+    notes = ing["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/limit-rps"] == "10"
+    assert notes["nginx.ingress.kubernetes.io/limit-burst-multiplier"] == "1"
+
+
+def test_celery_beat_without_singleton_and_a_worker_without_health_are_warned():
+    warnings: list[str] = []
+    parse_spec(base(services={"beat": {**APP, "command": ["celery", "-A", "app", "beat"]}}), warnings)
+    assert any(w.startswith("berth:services.beat: runs Celery beat") and "singleton: true" in w for w in warnings)
+    assert any(w.startswith("berth:services.beat: no health check") for w in warnings)
+    warnings.clear()
+    parse_spec(base(services={"beat": {**APP, "command": ["celery", "-A", "app", "beat"], "singleton": True,
+                                       "health": {"command": ["true"]}}}), warnings)
+    assert warnings == []
+
+
 @pytest.mark.parametrize("raw,key,value", [c[1:] for c in BAD], ids=[c[0] for c in BAD])
 def test_bad_input_names_key_and_value(raw, key, value):
     with pytest.raises(ConfigError) as info:

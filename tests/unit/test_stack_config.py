@@ -50,6 +50,19 @@ FILE_PROBLEMS = [
     ("duplicate-nested-key", GOOD + "      port: 9000\n", ["Pulumi.s.yaml:7:", "'port' appears twice"]),
     ("version-float-changed-by-yaml", GOOD + "  berth:databases:\n    docs:\n      engine: mongodb\n      version: 7.10\n",
      ["Pulumi.s.yaml:10:", "7.10", "number 7.1", 'quote it: version: "7.10"']),
+    ("env-octal-changed-by-yaml", GOOD + "      env:\n        UMASK: 0022\n",
+     ["Pulumi.s.yaml:8:", "berth:services.api.env.UMASK = 0022", "YAML reads it as 18", 'quote it: UMASK: "0022"']),
+    ("env-time-changed-by-yaml", GOOD + "      env:\n        BACKUP_AT: 12:30\n",
+     ["Pulumi.s.yaml:8:", "berth:services.api.env.BACKUP_AT = 12:30", "YAML reads it as 750", 'quote it: BACKUP_AT: "12:30"']),
+    ("env-on-changed-by-yaml", GOOD + "      env:\n        FEATURE: on\n",
+     ["berth:services.api.env.FEATURE = on", "YAML reads it as true", 'quote it: FEATURE: "on"']),
+    ("env-exponent-changed-by-the-cli", GOOD + "      env:\n        LIMIT: 1e3\n",
+     ["berth:services.api.env.LIMIT = 1e3", "YAML reads it as 1000", 'quote it: LIMIT: "1e3"']),
+    ("command-argument-changed-by-yaml", GOOD + "      command: [run, --at, 12:30]\n",
+     ["berth:services.api.command[2] = 12:30", 'quote it: - "12:30"']),
+    ("plain-text-secret-in-prod", GOOD + "  berth:environment: prod\n  berth:secrets:\n    api-key: abc123\n",
+     ["berth:secrets.api-key: stored in plain text in Pulumi.s.yaml",
+      "pulumi config set --secret --path 'berth:secrets.api-key' <value>"]),
     ("mistyped-namespace", GOOD + "  berht:caches:\n    redis: {}\n", ["berht:caches", "did you mean berth:caches?"]),
     ("berth-key-without-namespace", GOOD + "  caches:\n    redis: {}\n", ["caches", "write it as berth:caches"]),
     ("unknown-key-did-you-mean", GOOD + "      replcias: 2\n", ["berth:services.api.replcias", "did you mean berth:services.api.replicas?"]),
@@ -133,3 +146,32 @@ def test_program_reads_numbers_yaml_changed_from_the_stack_file(tmp_path):
     with pytest.raises(ConfigError) as info:
         record("s", project_dir=proj, config=cfg)
     assert 'quote it: version: "7.10"' in str(info.value)
+
+
+def test_a_plain_text_secret_in_dev_is_a_warning_and_an_encrypted_one_is_fine(tmp_path):
+    plain = project(tmp_path, GOOD + "  berth:secrets:\n    api-key: abc123\n    other:\n      secure: v1:AAAA\n")
+    r = render_cli(plain, tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert "berth:secrets.api-key: stored in plain text in Pulumi.s.yaml" in r.stderr, r.stderr
+    assert "abc123" not in r.stderr and "berth:secrets.other" not in r.stderr
+
+
+def test_quoted_or_unchanged_values_pass():
+    """Numbers and booleans YAML keeps as written (8000, true, 1.5) and quoted text are fine."""
+    from berth.components.spec.config import yaml_changed_problems
+
+    text = (GOOD + '      env:\n        PORT: 8000\n        DEBUG: true\n        RATIO: 1.5\n        AT: "12:30"\n'
+            '  berth:proxy:\n    resolver: null\n')
+    path = tmp_file(text)
+    raw = {"target": "docker", "services": {"api": {"image": "ghcr.io/acme/app:1.0.0", "port": 8000,
+                                                     "env": {"PORT": 8000, "DEBUG": True, "RATIO": 1.5, "AT": "12:30"}}},
+           "proxy": {"resolver": None}}
+    assert yaml_changed_problems(path, raw) == []
+
+
+def tmp_file(text: str) -> Path:
+    import tempfile
+
+    f = Path(tempfile.mkdtemp()) / "Pulumi.s.yaml"
+    f.write_text(text)
+    return f

@@ -542,7 +542,7 @@ def worker_loop(n):
             STOP.wait(1)
 
 
-def beat_loop(interval):
+def beat_loop(interval, schedule=None):
     r = make_redis()
     log("beat: pushing a job every %ss" % interval)
     while not STOP.is_set():
@@ -551,6 +551,9 @@ def beat_loop(interval):
             r.lpush("jobs", job_id)
             r.set("beat:last", job_id)
             _touch("/tmp/beat-heartbeat")
+            if schedule:
+                # Celery beat keeps its schedule file (--schedule) up to date while it runs.
+                _touch(schedule)
             log("beat: queued %s" % job_id)
         except (redis.ConnectionError, redis.TimeoutError) as e:
             log("beat: redis error: %s" % e)
@@ -575,7 +578,7 @@ def celery_cli(argv):
         return 0
     if cmd == "beat":
         _install_stop_handlers()
-        beat_loop(float(os.environ.get("BEAT_INTERVAL", 10)))
+        beat_loop(float(os.environ.get("BEAT_INTERVAL", 10)), opts.get("-s") or opts.get("--schedule"))
         return 0
     if cmd in ("inspect", "status", "report"):
         try:
