@@ -42,6 +42,7 @@ from berth.components import graph as _graph
 from berth.components import proxy as _proxy
 from berth.components import stack as _stack
 from berth.components.ir import Role, Workload
+from berth.components.spec.database import reserved_user_problem
 from berth.components.spec import (
     BrokerSpec,
     CacheSpec,
@@ -183,10 +184,11 @@ def _admits(platform: Platform, store: str, client: str) -> None:
 
 class Database(_database.Database):
     """A PostgreSQL or MongoDB database (``spec``: engine, version, image, storage, replica, resources,
-    settings) with a generated password and a protected volume in prod.
+    settings) with generated passwords and a protected volume in prod.
 
     ``clients`` are the services (or raw workloads) that connect to it; a read replica admits the same.
-    Outputs: ``host``, ``port``, ``database``, ``user``, ``password`` (secret), ``connection_url``
+    They log in as ``user``, the database's owner, which is not a superuser (README: "Who logs in as
+    whom"). Outputs: ``host``, ``port``, ``database``, ``user``, ``password`` (secret), ``connection_url``
     (secret) and with ``replica=True`` ``replica_host`` / ``replica_url`` (secret); ``ready`` lists
     what a dependent should wait for.
     """
@@ -195,6 +197,9 @@ class Database(_database.Database):
                  opts: Optional[pulumi.ResourceOptions] = None):
         platform._claim("database", name)
         platform._check_target_fields("database", "databases", name, spec)
+        problem = reserved_user_problem("spec", name, spec)
+        if problem:
+            raise ValueError(f"database {name!r}: {problem}")
         replica = [f"{name}-replica"] if spec.replica else []
         # The replica streams from the primary, and admits the primary's clients (as berth.build does).
         allow = platform._allow_from(name, clients, also=replica)

@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 
 import pulumi
 
-from .database import db_name, db_user, default_image
+from .database import Credentials, backup_login, db_name, default_image
 from .ir import DataVolume, File, ImageBuild, Kind, Probe, Role, SecretValue, Workload
 from .renderers.backup import BACKUP_DIR, SCRIPT_DIR, render_backup_script, render_crontab, render_restore_script
 from .spec import DB_PORT, DEFAULT_DB_VERSION, BackupSpec, DatabaseEngine, DatabaseSpec, Resources
@@ -30,7 +30,7 @@ def backup_volume(db: str, spec: BackupSpec) -> DataVolume:
     return DataVolume(f"{db}-backups", BACKUP_DIR, spec.storage, shared=True)
 
 
-def _base(db: str, dbspec: DatabaseSpec, spec: BackupSpec, password: pulumi.Input[str], image: str,
+def _base(db: str, dbspec: DatabaseSpec, spec: BackupSpec, user: str, image: str,
           pushgateway: Optional[str] = None, build: Optional[ImageBuild] = None) -> dict[str, Any]:
     return dict(
         role=Role.BACKUP,
@@ -42,7 +42,7 @@ def _base(db: str, dbspec: DatabaseSpec, spec: BackupSpec, password: pulumi.Inpu
             "BERTH_DB_ID": db,
             "DB_HOST": db,
             "DB_PORT": str(DB_PORT[dbspec.engine]),
-            "DB_USER": db_user(db, dbspec),
+            "DB_USER": user,
             "BACKUP_DIR": BACKUP_DIR,
             **({"PUSHGATEWAY_HOST": pushgateway, "PUSHGATEWAY_PORT": "9091"} if pushgateway else {}),
             **({"S3_ENDPOINT": spec.s3.endpoint, "S3_BUCKET": spec.s3.bucket, "S3_PREFIX": spec.s3.prefix} if spec.s3 else {}),
@@ -68,7 +68,7 @@ def _secret_env(db: str, password: pulumi.Input[str], s3: Optional[tuple[pulumi.
 
 
 def backup_workloads(
-    db: str, dbspec: DatabaseSpec, spec: BackupSpec, password: pulumi.Input[str], target: str,
+    db: str, dbspec: DatabaseSpec, spec: BackupSpec, credentials: Credentials, target: str,
     revision: str = "", s3: Optional[tuple[pulumi.Input[str], pulumi.Input[str]]] = None,
     image: Optional[str] = None,
     pushgateway: Optional[str] = None,
@@ -81,7 +81,10 @@ def backup_workloads(
     built on the host (``backup_image``).
     """
     image = image or spec.image or default_image(dbspec)
-    base = _base(db, dbspec, spec, password, image, pushgateway, build)
+    # The dumps log in as the database's backup role, which reads and changes nothing; the restore
+    # as what restoring needs (``backup_login``).
+    user, password = backup_login(db, dbspec, credentials)
+    base = _base(db, dbspec, spec, user, image, pushgateway, build)
     secret_env = _secret_env(db, password, s3)
     out: list[Workload] = []
     if target == "kubernetes":
@@ -114,10 +117,12 @@ def backup_workloads(
             secret_env=secret_env, labels={"berth.dev/job": "predeploy-backup"}, **base,
         ))
     if spec.restore_from:
+        restore_user, restore_password = backup_login(db, dbspec, credentials, restore=True)
         out.append(Workload(
             name=f"{db}-restore", kind=Kind.SERVICE, one_shot=True,
             command=("bash", f"{SCRIPT_DIR}/restore.sh", spec.restore_from),
-            secret_env=secret_env, labels={"berth.dev/job": "restore"}, **base,
+            secret_env=_secret_env(db, restore_password, s3), labels={"berth.dev/job": "restore"},
+            **{**base, "env": {**base["env"], "DB_USER": restore_user}},
         ))
     return out
 
@@ -141,26 +146,26 @@ def backup_image(prefix: str, dbspec: DatabaseSpec, spec: BackupSpec, target: st
 
 @dataclass(frozen=True)
 class BackupPlan:
-    """One database's backups in the plan (the database's password is the database's ``Later``)."""
+    """One database's backups in the plan (the passwords are the database's ``Later`` values)."""
 
     workloads: tuple[Workload, ...]
 
 
 def plan_backup(
-    db: str, dbspec: DatabaseSpec, spec: BackupSpec, password: pulumi.Input[str], target: str, prefix: str,
+    db: str, dbspec: DatabaseSpec, spec: BackupSpec, credentials: Credentials, target: str, prefix: str,
     revision: str = "", s3: Optional[tuple[pulumi.Input[str], pulumi.Input[str]]] = None,
     pushgateway: Optional[str] = None,
 ) -> BackupPlan:
     """The backup workloads, with the image they run (pure)."""
     image, build = backup_image(prefix, dbspec, spec, target)
-    return BackupPlan(tuple(backup_workloads(db, dbspec, spec, password, target, revision, s3, image, pushgateway,
+    return BackupPlan(tuple(backup_workloads(db, dbspec, spec, credentials, target, revision, s3, image, pushgateway,
                                              build)))
 
 
 class BackupJob(pulumi.ComponentResource):
     """Backups of one Database. ``predeploy`` holds the pre-deploy dump job (apps wait for it)."""
 
-    def __init__(self, db: str, dbspec: DatabaseSpec, spec: BackupSpec, password: pulumi.Input[str], target,
+    def __init__(self, db: str, dbspec: DatabaseSpec, spec: BackupSpec, credentials: Credentials, target,
                  depends_on: Sequence[pulumi.Resource], revision: str = "",
                  s3: Optional[tuple[pulumi.Input[str], pulumi.Input[str]]] = None,
                  pushgateway: Optional[str] = None,
@@ -168,7 +173,7 @@ class BackupJob(pulumi.ComponentResource):
         super().__init__("berth:index:BackupJob", f"{db}-backup", None, opts)
         # Only the Docker target builds images, named after its stack.
         prefix = target.prefix if target.name == "docker" else ""
-        plan = plan or plan_backup(db, dbspec, spec, password, target.name, prefix, revision, s3, pushgateway)
+        plan = plan or plan_backup(db, dbspec, spec, credentials, target.name, prefix, revision, s3, pushgateway)
         self.workloads = list(plan.workloads)
         self.predeploy: list[pulumi.Resource] = []
         for w in self.workloads:

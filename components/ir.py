@@ -113,7 +113,9 @@ class DataVolume:
 
 @dataclass(frozen=True)
 class File:
-    """A generated file mounted read-only at ``path``."""
+    """A generated file mounted read-only at ``path``. A ``secret`` file belongs to the workload's
+    user and should be readable by it alone (``mode=0o400``); on Docker it never travels in an
+    environment (targets/docker.py: uploads)."""
 
     name: str
     path: str

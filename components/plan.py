@@ -21,7 +21,7 @@ from .app_service import Connection, ServicePlan, plan_service
 from .backup import BackupPlan, plan_backup
 from .broker import BrokerPlan, amqp_url, plan_broker
 from .cache import CachePlan, plan_cache, redis_url
-from .database import DatabasePlan, connection_url, database_passwords, plan_database
+from .database import DatabasePlan, connection_url, database_passwords, monitor_url, plan_database
 from .graph import BOLT_PORT, NEO4J_USER, GraphPlan, plan_graph
 from .ir import Later, Role, Workload
 from .logs import KIBANA_PORT, LoggingPlan, plan_logging, shipping_env
@@ -80,9 +80,7 @@ class Plan:
         """Every value the plan waits for: the stack fails naming any left unresolved once every
         component exists (a resource waiting for one would wait forever)."""
         for db in self.databases.values():
-            yield db.password
-            if db.replication_password:
-                yield db.replication_password
+            yield from db.passwords.laters()
         for parts in (self.caches, self.brokers, self.graphs):
             yield from (part.password for part in parts.values())
         if self.logging:
@@ -149,8 +147,10 @@ def plan_stack(spec: StackSpec, prefix: str) -> Plan:
     lg = spec.logging if spec.logging and spec.logging.enabled else None
     rev = revision(spec)
 
-    # The stores' passwords first: backups, exporters and services pass them through.
-    db_passwords = {n: database_passwords(n, d) for n, d in sorted(spec.databases.items())}
+    # The stores' passwords first: backups, exporters and services pass them through. A database has
+    # a role (and a password) for its exporter and its backups only when the stack has them.
+    db_passwords = {n: database_passwords(n, d, monitored=bool(mon), backed_up=n in spec.backups)
+                    for n, d in sorted(spec.databases.items())}
     passwords = {n: Later(f"{n}-password") for n in sorted([*spec.caches, *spec.brokers, *spec.graphs])}
 
     # Backups, then monitoring: their workloads are among the clients the databases admit.
@@ -160,7 +160,7 @@ def plan_stack(spec: StackSpec, prefix: str) -> Plan:
         if b.s3:
             s3 = (pulumi.Output.secret(spec.secrets[b.s3.access_key_secret]),
                   pulumi.Output.secret(spec.secrets[b.s3.secret_key_secret]))
-        backups[db] = plan_backup(db, spec.databases[db], b, db_passwords[db][0].output, spec.target.value, prefix,
+        backups[db] = plan_backup(db, spec.databases[db], b, db_passwords[db].credentials(), spec.target.value, prefix,
                                   rev, s3, PUSHGATEWAY if mon else None)
     grafana_route = None
     if mon and mon.grafana and mon.grafana_path and spec.proxy:
@@ -169,7 +169,7 @@ def plan_stack(spec: StackSpec, prefix: str) -> Plan:
     if mon:
         apps = [MetricsApp(n, s.metrics.port or s.port, s.metrics.path) for n, s in sorted(spec.services.items())
                 if s.metrics]
-        watched = [Watched(n, d.engine.value, connection_url(n, d, db_passwords[n][0].output))
+        watched = [Watched(n, d.engine.value, monitor_url(n, d, db_passwords[n].monitor.output))  # type: ignore[union-attr]
                    for n, d in sorted(spec.databases.items())]
         watched += [Watched(n, "redis", passwords[n].output) for n in sorted(spec.caches)]
         backup_ages = [(db, max(max_interval_seconds(t.schedule) for t in b.tiers) + 3600)
@@ -188,7 +188,7 @@ def plan_stack(spec: StackSpec, prefix: str) -> Plan:
     graphs = {n: plan_graph(n, g, passwords[n], sorted(allow.get(n, ()))) for n, g in sorted(spec.graphs.items())}
     connections: dict[str, Connection] = {}
     for n, d in sorted(spec.databases.items()):
-        password = db_passwords[n][0].output
+        password = db_passwords[n].owner.output
         replica = connection_url(n, d, password, host=f"{n}-replica") if d.replica else None
         connections[n] = Connection(d.engine.value, connection_url(n, d, password), replica)
     for n in sorted(spec.caches):

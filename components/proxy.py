@@ -88,7 +88,8 @@ def proxy_workload(
         files=(
             File("nginx-conf", NGINX_CONF, nginx_conf(spec, domain, backends, extra)),
             File("tls-cert", CERT_PATH, cert_pem),
-            File("tls-key", KEY_PATH, key_pem, secret=True),
+            # nginx's own (uid 101), readable by it alone (Docker: uploaded, never in an environment).
+            File("tls-key", KEY_PATH, key_pem, secret=True, mode=0o400),
         ),
         tmpfs=("/tmp",),
         health=Probe(path=spec.health_path, port=HTTP_PORT, interval=10, timeout=3, retries=3, start_period=5),

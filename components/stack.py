@@ -90,7 +90,8 @@ def deploy(plan: Plan) -> dict[str, Any]:
     # Backups first: with pre_deploy, apps roll out only after the dump succeeded.
     predeploy: list[pulumi.Resource] = []
     for db, part in plan.backups.items():
-        job = BackupJob(db, spec.databases[db], spec.backups[db], dbs[db].password, target, dbs[db].ready, plan=part)
+        job = BackupJob(db, spec.databases[db], spec.backups[db], dbs[db].passwords.credentials(), target, dbs[db].ready,
+                        plan=part)
         predeploy += job.predeploy
 
     services: dict[str, AppService] = {}

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel
 
-from .database import DatabaseEngine
+from .database import DatabaseEngine, reserved_user_problem
 from .fields import BOTH, NAMESPACE, Target, _extra
 from .names import _ENV_RE, _NAME_RE, _is_ip
 from .proxy import TlsMode
@@ -41,6 +41,10 @@ def _check_names(spec: StackSpec, problems: list[str]) -> None:
             if name in seen:
                 problems.append(f"{key}: name {name!r} is also used in {NAMESPACE}:{seen[name]}; names must be unique")
             seen[name] = section
+    for name, db in spec.databases.items():
+        problem = reserved_user_problem(f"{NAMESPACE}:databases.{name}", name, db)
+        if problem:
+            problems.append(problem)
     for secret in spec.secrets:
         if not re.match(r"^[A-Za-z0-9._-]{1,253}$", secret):
             problems.append(f"{NAMESPACE}:secrets.{secret}: secret names are letters, digits, '.', '_' and '-'; "

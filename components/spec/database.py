@@ -20,6 +20,33 @@ class DatabaseEngine(str, Enum):
 
 
 DEFAULT_DB_VERSION = {DatabaseEngine.POSTGRES: "15", DatabaseEngine.MONGODB: "7.0"}
+
+#: Roles Berth makes in every database of an engine besides the one the services log in as (the
+#: ``user``): the superuser and the roles of its replica, exporter, backups and restore. The
+#: services' role may not take one of these names.
+RESERVED_USERS = {
+    DatabaseEngine.POSTGRES: ("postgres", "berth_monitor", "berth_backup", "replicator"),
+    DatabaseEngine.MONGODB: ("root", "berth_monitor", "berth_backup", "berth_restore"),
+}
+
+
+def default_user(name: str) -> str:
+    """The services' role when ``user`` is not set: the config key with - as _."""
+    return name.replace("-", "_")
+
+
+def reserved_user_problem(key: str, name: str, spec: "DatabaseSpec") -> Optional[str]:
+    """The error for a ``user`` that names one of Berth's own roles (``key``: the database's config
+    key), or None."""
+    user = spec.user or default_user(name)
+    if user not in RESERVED_USERS[spec.engine] and not (spec.engine == DatabaseEngine.POSTGRES and user.startswith("pg_")):
+        return None
+    given = "is" if spec.user else f"defaults to the database's name, {user!r}, which is"
+    what = ("reserved by PostgreSQL (pg_...)" if user.startswith("pg_") else
+            f"the name of a role Berth makes itself ({', '.join(RESERVED_USERS[spec.engine])}): the superuser "
+            "or the role of the replica, exporter, backups or restore")
+    return (f"{key}.user {given} {what}; set `user:` to the name your services log in as "
+            f"(e.g. {(user.removeprefix('pg_') + '_app')!r})")
 DB_PORT = {DatabaseEngine.POSTGRES: 5432, DatabaseEngine.MONGODB: 27017}
 
 

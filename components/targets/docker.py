@@ -13,7 +13,7 @@ import json
 import posixpath
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 import pulumi
@@ -107,8 +107,7 @@ def read_only_root(w: Workload) -> bool:
     """The root filesystem is read-only unless the workload opted out (a service's
     ``read_only_root: false``, an image that writes beside its code). Generated files do not need a
     writable root: they reach the container through read-only volumes written by a one-shot
-    container first (``file_dirs``), never by uploads (Docker refuses to extract an upload into a
-    read-only root, and an upload lives in the writable layer the container could change)."""
+    container first (``file_dirs``), never by uploads into the workload itself."""
     return w.read_only_root
 
 
@@ -128,14 +127,26 @@ SYSTEM_DIRS = frozenset({
 ENV_CHUNK = 30_000
 
 
+#: Where a one-shot job finds its secret values on Docker: a file it reads and deletes before it runs
+#: its command (``job_secrets``). A job container stays after it exits, and `docker inspect` shows
+#: its environment and command to anyone who may use the Docker API, for as long as it stays.
+JOB_SECRETS_DIR = "/berth-secrets"
+JOB_SECRETS_FILE = f"{JOB_SECRETS_DIR}/env"
+#: ``sh -c`` script run as ``sh -c SCRIPT FILE COMMAND...``: export what FILE sets, delete it, run COMMAND.
+JOB_SECRETS_WRAPPER = 'set -a; . "$0"; set +a; rm -f "$0"; exec "$@"'
+
+
 @dataclass(frozen=True)
 class FileDir:
     """One directory of a workload's generated files: a named volume the workload mounts read-only
-    at ``path`` (over whatever the image has there), written by the files container first."""
+    at ``path`` (over whatever the image has there), written by the files container first.
+    ``writable``: the workload deletes what it read there (a one-shot job's secrets), so the volume
+    is its own and mounted read-write."""
 
     path: str
     volume: str
     files: tuple[File, ...]
+    writable: bool = False
 
 
 def _slug(path: str) -> str:
@@ -158,7 +169,7 @@ def file_dirs(ctx: DockerContext, w: Workload) -> list[FileDir]:
         for other, what in taken.items():
             if d == other or d.startswith(other.rstrip("/") + "/") or other.startswith(d + "/"):
                 raise ValueError(f"workload {w.name}: generated files in {d} overlap {what} at {other}")
-        out.append(FileDir(d, f"{ctx.prefix}-{w.name}-files-{_slug(d)}", tuple(by_dir[d])))
+        out.append(FileDir(d, f"{ctx.prefix}-{w.name}-files-{_slug(d)}", tuple(by_dir[d]), writable=d == JOB_SECRETS_DIR))
     return out
 
 
@@ -181,6 +192,30 @@ def object_names(ctx: DockerContext, w: Workload) -> list[tuple[str, str, str]]:
         out.append(("container", f"{ctx.prefix}-{w.name}-files", "files writer"))
         out += [("volume", d.volume, "files volume") for d in file_dirs(ctx, w)]
     return out
+
+
+def _env_file(names: list[str], values: list) -> str:
+    return "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in zip(names, values))
+
+
+def job_secrets(w: Workload) -> Workload:
+    """A one-shot job whose secrets are not in its environment (pure): on Docker the container
+    stays after it exits, and its environment and command with it (`docker inspect`). Its secret
+    values go into a secret file (uploaded, like any secret file, never in an environment), which
+    the job reads and deletes before it runs its command: nothing of them stays once it has run.
+    The job's command then runs as is, without the image's ENTRYPOINT (Berth's jobs give theirs)."""
+    if not (w.one_shot and w.secret_env):
+        return w
+    if not (w.entrypoint or w.command):
+        raise ValueError(f"workload {w.name}: a one-shot job with secrets needs its command on Docker")
+    names = sorted(w.secret_env)
+    content = pulumi.Output.secret(pulumi.Output.all(*[w.secret_env[k].value for k in names]).apply(
+        lambda values: _env_file(names, values)))
+    secrets = File("job-secrets", JOB_SECRETS_FILE, content, secret=True, mode=0o400)
+    return replace(
+        w, secret_env={}, files=(*w.files, secrets), command=None,
+        entrypoint=("/bin/sh", "-c", JOB_SECRETS_WRAPPER, JOB_SECRETS_FILE, *(w.entrypoint or ()), *(w.command or ())),
+        labels={**w.labels, "berth.secret-file-envs": ",".join(names)})
 
 
 def files_digest(w: Workload) -> pulumi.Input[str]:
@@ -214,6 +249,13 @@ def _inline(f: File) -> bool:
     return not f.secret and isinstance(f.content, str) and len(f.content.encode()) <= INLINE_MAX
 
 
+def _uploaded(f: File) -> bool:
+    """Secret files, and files whose content only a resource gives (which may be secret): uploaded
+    into the files volume when the writer is created, so they are in no container's environment or
+    command (`docker inspect` shows those). Plain content known now is written by the script."""
+    return f.secret or not isinstance(f.content, str)
+
+
 def _heredoc(content: str, target: str) -> str:
     """Shell that writes ``content`` to ``target`` byte for byte, quoted (no expansion)."""
     delim = "BERTH_EOF_" + hashlib.sha256(content.encode()).hexdigest()[:12]
@@ -223,23 +265,37 @@ def _heredoc(content: str, target: str) -> str:
     return f"printf '%s' \"$(cat <<'{delim}'\n{content}\n{delim}\n)\" > {target}"
 
 
-def files_script(dirs: list[FileDir]) -> tuple[str, list[tuple[str, pulumi.Input[str], bool, str]]]:
-    """The files container's shell script and its variables (name, value, secret, workload path).
-    Each directory is emptied first, so a file no longer generated does not linger. Plain files are
-    written by the script itself (visible and known in a preview); secret ones come from variables."""
+def files_script(dirs: list[FileDir], owner: Optional[str] = None) -> tuple[str, list[tuple[str, pulumi.Input[str], str]]]:
+    """The files container's shell script and its variables (name, value, workload path). Each
+    directory is emptied first (but for what was uploaded into it), so a file no longer generated
+    does not linger. Plain files are written by the script itself (visible and known in a preview),
+    long ones from variables; secret files were uploaded (``_uploaded``) and are given to the
+    workload's user (``owner``, ``uid:gid``), readable by it alone; so is a directory the workload
+    deletes from."""
     lines = ["set -eu"]
-    variables: list[tuple[str, pulumi.Input[str], bool, str]] = []
+    variables: list[tuple[str, pulumi.Input[str], str]] = []
     i = 0
     for n, d in enumerate(dirs):
         mount = f"{FILES_MOUNT}/{n}"
-        lines.append(f"rm -f {mount}/* {mount}/.[!.]*")
+        kept = sorted(posixpath.basename(f.path) for f in d.files if _uploaded(f))
+        if kept:
+            keep = "|".join(shlex.quote(k) for k in kept)
+            lines.append(f'for f in {mount}/* {mount}/.[!.]*; do case "${{f##*/}}" in {keep}) ;; *) rm -f "$f" ;; esac; done')
+        else:
+            lines.append(f"rm -f {mount}/* {mount}/.[!.]*")
+        if d.writable and owner:
+            lines.append(f"chown {owner} {mount} && chmod 700 {mount}")
         for f in d.files:
             target = shlex.quote(f"{mount}/{posixpath.basename(f.path)}")
-            if _inline(f):
+            if _uploaded(f):
+                lines.append(f"test -f {target}")  # uploaded when this container was created
+                if f.secret and owner:
+                    lines.append(f"chown {owner} {target}")
+            elif _inline(f):
                 lines.append(_heredoc(f.content, target))  # type: ignore[arg-type]
             else:
                 pairs = _file_vars(i, f)
-                variables += [(name, value, f.secret, f.path) for name, value in pairs]
+                variables += [(name, value, f.path) for name, value in pairs]
                 refs = " ".join(f'"${name}"' for name, _ in pairs)
                 lines.append(f"printf '%s' {refs} > {target}")
             lines.append(f"chmod {f.mode:o} {target}")
@@ -247,46 +303,66 @@ def files_script(dirs: list[FileDir]) -> tuple[str, list[tuple[str, pulumi.Input
     return "\n".join(lines) + "\n", variables
 
 
+def files_uploads(dirs: list[FileDir]) -> list[dict[str, Any]]:
+    """The files uploaded into the writer's volumes when it is created (``_uploaded``), with their
+    modes: the provider extracts them before the container starts, into the volume mounted there."""
+    out = []
+    for n, d in enumerate(dirs):
+        for f in d.files:
+            if _uploaded(f):
+                out.append({"file": f"{FILES_MOUNT}/{n}/{posixpath.basename(f.path)}", "content": f.content,
+                            "permissions": f"0{f.mode:o}"})
+    return out
+
+
 def files_init_args(ctx: DockerContext, w: Workload) -> dict[str, Any]:
     """The one-shot container that writes ``w``'s generated files into their volumes (pure).
 
     It runs the workload's own image (already on the host, and it has a shell) as root, because a new
-    named volume belongs to root; it has no capabilities, no network, a read-only root, and it runs
-    once: the provider waits for it to exit (``attach``) before the workload is created. The files
-    travel in its environment (a secret file in a secret value, as any secret env), so nothing is
-    uploaded anywhere. A changed file changes the environment, which replaces this container (it
-    runs again), and the workload's ``berth.files`` hash, which replaces the workload."""
+    named volume belongs to root; it has no capabilities, no network, and it runs once: the provider
+    waits for it to exit (``attach``) before the workload is created. Plain files travel in its
+    script (or, when long, its environment). Secret files never do: the container stays after it
+    exits, and `docker inspect` shows its environment and command. They are uploaded into the
+    volumes when the container is created (`docker inspect` does not show uploads) and given to the
+    workload's user, mode 0400: only the process that reads them can (CAP_CHOWN, the one capability
+    such a writer gets). dockerd refuses an upload into a container whose root is read-only, even into
+    a volume, so such a writer's root is writable (nothing writes there: the uploads go into the
+    volumes). A changed file replaces this container (it runs again) and, through the workload's
+    ``berth.files`` hash, the workload."""
     dirs = file_dirs(ctx, w)
-    script, variables = files_script(dirs)
+    owner = f"{w.user}:{w.fs_group}" if w.user is not None else None
+    script, variables = files_script(dirs, owner)
+    uploads = files_uploads(dirs)
     labels = {**ctx.stack_labels, "berth.role": "init", "berth.workload": f"{w.name}-files", "berth.files-for": w.name,
-              # root only to write into root's new volumes: no capabilities, no network, read-only root
+              # root only to write into root's new volumes: no network, no capability but CHOWN for secret files
               "berth.run-as-root": "true"}
     seen: set[str] = set()
-    for name, _value, _secret, path in variables:
+    for name, _value, path in variables:
         index = name.split("_")[2]
         if index not in seen:
             seen.add(index)
             labels[f"berth.file.{index}"] = path  # which variable holds which file (never the content)
-    secret_names = sorted(name for name, _v, secret, _p in variables if secret)
-    if secret_names:
-        labels["berth.secret-envs"] = ",".join(secret_names)
+    if uploads:
+        # Which files were uploaded (never their content), and why this writer's root is writable.
+        labels["berth.uploads"] = ",".join(f.path for d in dirs for f in d.files if _uploaded(f))
+    chown = any(f.secret for d in dirs for f in d.files) or any(d.writable for d in dirs)
     args: dict[str, Any] = {
         "name": f"{ctx.prefix}-{w.name}-files",
         "hostname": f"{w.name}-files",
         "entrypoints": ["/bin/sh", "-c"],
         "command": [script],
-        "envs": [env_entry(name, value) for name, value, _s, _p in variables],
+        "envs": [env_entry(name, value) for name, value, _p in variables],
         "labels": [{"label": k, "value": v} for k, v in sorted(labels.items())],
         "user": "0:0",
         "network_mode": "none",
         "restart": "no",
         "must_run": False,
         "attach": True,
-        "read_only": True,
+        "read_only": not uploads,
         "memory": 64,
         "memory_swap": 64,
         "cpus": "0.5",
-        "capabilities": {"drops": ["ALL"]},
+        "capabilities": {"drops": ["ALL"], "adds": ["CHOWN"]} if chown else {"drops": ["ALL"]},
         "security_opts": ["no-new-privileges:true"],
         "volumes": [{"volume_name": d.volume, "container_path": f"{FILES_MOUNT}/{n}", "read_only": False}
                     for n, d in enumerate(dirs)],
@@ -298,6 +374,8 @@ def files_init_args(ctx: DockerContext, w: Workload) -> dict[str, Any]:
         "log_driver": "json-file",
         "log_opts": {"max-size": "1m", "max-file": "1"},
     }
+    if uploads:
+        args["uploads"] = uploads
     return _with_create_only_label(args)
 
 
@@ -385,7 +463,8 @@ def container_args(ctx: DockerContext, w: Workload, index: int = 0) -> dict[str,
     volumes = [{"volume_name": volume_name(ctx, v.name), "container_path": v.path, "read_only": False} for v in w.volumes]
     volumes += [{"volume_name": seeded_volume(ctx, w, p), "container_path": p, "read_only": False} for p in w.seeded]
     if w.files:
-        volumes += [{"volume_name": d.volume, "container_path": d.path, "read_only": True} for d in file_dirs(ctx, w)]
+        volumes += [{"volume_name": d.volume, "container_path": d.path, "read_only": not d.writable}
+                    for d in file_dirs(ctx, w)]
         args["labels"].append({"label": "berth.files", "value": files_digest(w)})
         args["labels"].sort(key=lambda x: x["label"])
     if volumes:
@@ -499,6 +578,7 @@ class DockerTarget:
         from pulumi_docker import Container, Volume
 
         check_capabilities(w)
+        w = job_secrets(w)
         volumes = []
         for v in w.volumes:
             if v.name in self._volumes:

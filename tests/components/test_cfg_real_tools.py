@@ -164,6 +164,20 @@ def test_scripts_pass_shellcheck(script, tmp_path):
     assert r.returncode == 0, r.stdout
 
 
+@pytest.mark.parametrize("name", ["POSTGRES_ROLES", "POSTGRES_INIT", "PRIMARY_ENTRYPOINT", "REPLICA_ENTRYPOINT",
+                                  "MONGO_ENTRYPOINT"])
+def test_database_scripts_pass_shellcheck(name, tmp_path):
+    """The scripts that set the databases' roles and users at every start (components/database.py)."""
+    from berth.components import database
+
+    shellcheck = tool("shellcheck", "shellcheck")
+    path = tmp_path / f"{name.lower()}.sh"
+    path.write_text(getattr(database, name))
+    assert run(["bash", "-n", str(path)]).returncode == 0
+    r = run([shellcheck, "-S", "warning", str(path)])
+    assert r.returncode == 0, r.stdout
+
+
 STUBS = {
     # pg_dump: writes its arguments into the -f file, like a (tiny) dump.
     "pg_dump": 'while [ $# -gt 0 ]; do [ "$1" = -f ] && { shift; echo "dump $*" > "$1"; }; shift; done',

@@ -167,8 +167,9 @@ VARIANTS = {
         lambda rs: first(rs, "Deployment", "api-deployment")["env"].append({"name": "SECRET_KEY", "value": "dev"}),
         "k8s-workload-no-plaintext-secret-env"),
     ("prod", "literal postgres password"): (
-        lambda rs: first(rs, "StatefulSet", "db-statefulset")["env"].__setitem__(
-            3, {"name": "POSTGRES_PASSWORD", "value": "hunter2"}),
+        lambda rs: (lambda env: env.__setitem__(
+            next(i for i, e in enumerate(env) if e["name"] == "POSTGRES_PASSWORD"),
+            {"name": "POSTGRES_PASSWORD", "value": "hunter2"}))(first(rs, "StatefulSet", "db-statefulset")["env"]),
         "stack-credentials-are-secrets"),
     ("prod", "LoadBalancer database service"): (
         lambda rs: k8s(rs, "Service", "db-service")["spec"].update(type="LoadBalancer", clusterIP=None),

@@ -96,7 +96,12 @@ def docker_files(recording: Recording, container: str) -> dict[str, str]:
             local = os.path.join(tmp, v["containerPath"].rsplit("/", 1)[1])
             os.makedirs(local)
             dirs[local] = at[v["volumeName"]]
-        script = writer.inputs["command"][0].replace(f"{FILES_MOUNT}/", f"{tmp}/")
+        # What the provider uploads before the container starts, then the script (its chown stubbed:
+        # the owners are the workload's users, which may not exist here).
+        for u in writer.inputs.get("uploads", []):
+            with open(u["file"].replace(f"{FILES_MOUNT}/", f"{tmp}/"), "w", encoding="utf-8") as f:
+                f.write(u["content"])
+        script = "chown() { :; }\n" + writer.inputs["command"][0].replace(f"{FILES_MOUNT}/", f"{tmp}/")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env_map(writer)}
         subprocess.run(["sh", "-c", script], env=env, check=True)
         out = {}

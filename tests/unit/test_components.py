@@ -11,7 +11,7 @@ import pytest
 from berth.record import placeholder
 from berth.components.app_service import Connection, connection_env, replica_var, service_workload
 from berth.components.cache import cache_workloads, redis_command
-from berth.components.database import database_workloads, default_image
+from berth.components.database import Credentials, database_workloads, default_image
 from berth.components.ir import Kind, Role
 from berth.components.spec import CacheSpec, DatabaseSpec, GeneratedSecret, ServiceSpec
 from berth.components.targets.docker import DockerContext, container_args
@@ -38,6 +38,7 @@ from .support import (
 
 APP = "ghcr.io/acme/app:1.0.0"
 DB_PW = placeholder("password", "db-password")
+CREDS = Credentials("pw", "apw")
 
 # ---------------------------------------------------------------- Database: postgres
 
@@ -51,13 +52,18 @@ def test_postgres_on_docker():
     assert c.parent == comp.urn and v.parent == comp.urn
     assert c.inputs["image"] == "postgres:15"
     env = env_map(c)
-    assert env["POSTGRES_PASSWORD"] == DB_PW
-    assert env["POSTGRES_USER"] == "shopper" and env["POSTGRES_DB"] == "shop"
+    # The superuser (the image's POSTGRES_USER) has a password of its own; the services log in as
+    # the owner role, whose password keeps the name the only password had (db-password).
+    assert env["POSTGRES_USER"] == "postgres" and env["POSTGRES_PASSWORD"] == placeholder("password", "db-admin-password")
+    assert env["BERTH_OWNER"] == "shopper" and env["BERTH_OWNER_PASSWORD"] == DB_PW and env["POSTGRES_DB"] == "shop"
+    assert "BERTH_MONITOR_PASSWORD" not in env and "BERTH_BACKUP_PASSWORD" not in env  # no exporter, no backups
     assert env["PGDATA"].startswith("/var/lib/postgresql/data/")
     assert c.inputs["volumes"] == [
         {"volumeName": f"{PREFIX}-db-data", "containerPath": "/var/lib/postgresql/data", "readOnly": False},
-        # the entrypoint script, written by the one-shot db-files container (read-only root)
+        # the entrypoint and roles scripts, written by the one-shot db-files container (read-only root)
         {"volumeName": f"{PREFIX}-db-files-berth", "containerPath": "/berth", "readOnly": True},
+        {"volumeName": f"{PREFIX}-db-files-docker-entrypoint-initdb-d", "containerPath": "/docker-entrypoint-initdb.d",
+         "readOnly": True},
     ]
     assert c.inputs["healthcheck"]["tests"][:2] == ["CMD", "pg_isready"]
     assert c.inputs["destroyGraceSeconds"] >= 30
@@ -90,7 +96,8 @@ def test_postgres_on_kubernetes():
     assert container["startupProbe"]["tcpSocket"] == {"port": 5432}
     assert svc.inputs["spec"]["clusterIP"] == "None"  # headless governing service
     assert svc.inputs["spec"]["ports"][0]["port"] == 5432
-    assert secret.inputs["stringData"] == {"POSTGRES_PASSWORD": DB_PW}
+    assert secret.inputs["stringData"] == {"POSTGRES_PASSWORD": placeholder("password", "db-admin-password"),
+                                           "BERTH_OWNER_PASSWORD": DB_PW}
     assert secret.urn in sts.depends_on
 
 
@@ -124,7 +131,7 @@ def test_postgres_replica_on_kubernetes():
     assert tpl["containers"][0]["command"] == ["bash", "/berth/replica-entrypoint.sh"]
     cm = r.find(K8S_CONFIGMAP, "db-replica-files")
     assert "pg_basebackup" in json.dumps(cm.inputs["data"])
-    assert named(r, K8S_CONFIGMAP)["db-files"].inputs["data"]  # the primary's replication-role init script
+    assert "REPLICATION" in named(r, K8S_CONFIGMAP)["db-files"].inputs["data"]["berth_postgres-roles.sh"]
     # The app gets both URLs, by reference.
     env = {e["name"]: e for e in r.find(DEPLOYMENT, "api-deployment").inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["DATABASE_REPLICA_URL"]["valueFrom"]["secretKeyRef"] == {"name": "api-env", "key": "DATABASE_REPLICA_URL"}
@@ -139,16 +146,25 @@ def test_postgres_replica_on_kubernetes():
 def test_mongodb(target):
     r = rec(target, databases={"docs": {"engine": "mongodb"}})
     pw = placeholder("password", "docs-password")
+    root = placeholder("password", "docs-admin-password")
     if target == "docker":
         c = r.find(CONTAINER, "docs")
         assert c.inputs["image"] == "mongo:7.0"
-        assert env_map(c)["MONGO_INITDB_ROOT_PASSWORD"] == pw
+        env = env_map(c)
+        # Berth makes every user itself (mongo-users.js): the image makes none.
+        assert env["BERTH_ROOT_PASSWORD"] == root and env["BERTH_OWNER_PASSWORD"] == pw
+        assert not any(k.startswith("MONGO_INITDB_ROOT") for k in env)
+        assert c.inputs["command"] == ["mongod", "--auth", "--bind_ip_all"]
         assert c.inputs["volumes"][0]["containerPath"] == "/data/db"
+        users = docker_files(r, "docs")["/berth/mongo-users.js"]
     else:
         sts = r.find(STATEFULSET, "docs-statefulset")
         assert sts.inputs["spec"]["template"]["spec"]["containers"][0]["image"] == "mongo:7.0"
         assert r.find(K8S_SERVICE, "docs-service").inputs["spec"]["ports"][0]["port"] == 27017
-        assert r.find(K8S_SECRET, "docs-env").inputs["stringData"]["MONGO_INITDB_ROOT_PASSWORD"] == pw
+        assert r.find(K8S_SECRET, "docs-env").inputs["stringData"] == {"BERTH_ROOT_PASSWORD": root,
+                                                                       "BERTH_OWNER_PASSWORD": pw}
+        users = r.find(K8S_CONFIGMAP, "docs-files").inputs["data"]["berth_mongo-users.js"]
+    assert '"roles": [{"db": "docs", "role": "readWrite"}], "user": "docs"' in users and pw not in users
     assert r.outputs["databases"]["docs"]["url"] == f"mongodb://docs:{pw}@docs:27017/docs?authSource=admin"
 
 
@@ -299,7 +315,7 @@ KCTX = KubeContext(namespace="ns", stack="p")
     ],
 )
 def test_database_workloads(spec, image, port, kinds):
-    ws = database_workloads("db", spec, "pw", "rpw" if spec.replica else None, allow_from=["api"])
+    ws = database_workloads("db", spec, Credentials("pw", "apw", "rpw" if spec.replica else None), allow_from=["api"])
     assert [w.name for w in ws] == kinds
     assert default_image(spec) == image
     for w in ws:
@@ -311,9 +327,9 @@ def test_database_workloads(spec, image, port, kinds):
 
 
 def test_postgres_settings_become_flags():
-    [w] = database_workloads("db", DatabaseSpec(settings={"max_connections": "200", "shared_buffers": "256MB"}), "pw")
+    [w] = database_workloads("db", DatabaseSpec(settings={"max_connections": "200", "shared_buffers": "256MB"}), CREDS)
     assert w.command == ("postgres", "-c", "max_connections=200", "-c", "shared_buffers=256MB")
-    [plain] = database_workloads("db", DatabaseSpec(), "pw")
+    [plain] = database_workloads("db", DatabaseSpec(), CREDS)
     # With our own entrypoint (passwords follow the stack), the image's CMD is given explicitly.
     assert plain.command == ("postgres",)
     assert plain.entrypoint == ("bash", "/berth/primary-entrypoint.sh")
@@ -395,10 +411,10 @@ def test_service_manifests(spec, expect_kinds):
 @pytest.mark.parametrize(
     "builder,kinds",
     [
-        (lambda: database_workloads("db", DatabaseSpec(), "pw")[0], ["Secret", "ConfigMap", "StatefulSet", "Service", "NetworkPolicy"]),
+        (lambda: database_workloads("db", DatabaseSpec(), CREDS)[0], ["Secret", "ConfigMap", "StatefulSet", "Service", "NetworkPolicy"]),
         (lambda: cache_workloads("c", CacheSpec(), "pw")[0], ["Secret", "StatefulSet", "Service", "NetworkPolicy"]),
         (
-            lambda: database_workloads("db", DatabaseSpec(replica=True), "pw", "rpw")[0],
+            lambda: database_workloads("db", DatabaseSpec(replica=True), Credentials("pw", "apw", "rpw"))[0],
             ["Secret", "ConfigMap", "StatefulSet", "Service", "NetworkPolicy"],
         ),
     ],
@@ -408,15 +424,17 @@ def test_store_manifests(builder, kinds):
 
 
 def test_container_args_for_a_database():
-    w = database_workloads("db", DatabaseSpec(), "pw")[0]
+    w = database_workloads("db", DatabaseSpec(), CREDS)[0]
     a = container_args(DCTX, w)
     assert a["name"] == "p-db" and a["hostname"] == "db"
     assert a["volumes"] == [{"volume_name": "p-db-data", "container_path": "/var/lib/postgresql/data", "read_only": False},
-                            {"volume_name": "p-db-files-berth", "container_path": "/berth", "read_only": True}]
+                            {"volume_name": "p-db-files-berth", "container_path": "/berth", "read_only": True},
+                            {"volume_name": "p-db-files-docker-entrypoint-initdb-d",
+                             "container_path": "/docker-entrypoint-initdb.d", "read_only": True}]
     assert a["remove_volumes"] is False and a["rm"] is False and a["must_run"] is True
     assert a["user"] == "999:999"
     assert a["networks_advanced"] == [{"name": "p-internal", "aliases": ["db"]}]
-    assert {"label": "berth.secret-envs", "value": "POSTGRES_PASSWORD"} in a["labels"]
+    assert {"label": "berth.secret-envs", "value": "BERTH_OWNER_PASSWORD,POSTGRES_PASSWORD"} in a["labels"]
 
 
 def test_container_args_for_replicas_are_numbered():

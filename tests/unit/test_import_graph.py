@@ -14,6 +14,7 @@ inside that package (it is then already being loaded), so those edges count too.
 from __future__ import annotations
 
 import ast
+import gc
 from pathlib import Path
 
 from berth.record import ROOT
@@ -56,11 +57,24 @@ def _known(name: str, mods: dict[str, Path]) -> str | None:
     return None
 
 
+def parse(path: Path) -> ast.Module:
+    """The module's tree, with no garbage collection while CPython builds it: objects left by tests
+    before this one in the same worker (pending Outputs of recorded programs) collected in the middle
+    of it made CPython 3.11.7 fail with "AST constructor recursion depth mismatch"."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return ast.parse(path.read_text(), filename=str(path))
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def imports(name: str, path: Path, mods: dict[str, Path], root: Path = ROOT) -> list[Edge]:
     """Every intra-package import of one module, with where it is written."""
     is_package = path.name == "__init__.py"
     package = name if is_package else name.rpartition(".")[0]
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = parse(path)
     found: list[tuple[str, int]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -118,10 +118,10 @@ def _written_files(recording, workload: str) -> dict[str, str]:
     return docker_files(recording, workload)
 
 
-def test_plain_files_are_in_the_writers_script_and_secret_ones_in_its_secret_env(dev):
+def test_plain_files_are_in_the_writers_script_and_secret_ones_are_uploaded(dev):
     """A plain generated file (nginx.conf, the backup script) is written by the script itself: known
     at preview and shown in `pulumi preview --diff`, and the policy pack can read it. A secret one
-    (the TLS key) travels in the writer's environment, a secret."""
+    (the TLS key) is uploaded (test_a_secret_file_is_uploaded_never_in_an_environment)."""
     init = named(dev, CONTAINER)["proxy-files"]
     script = init.inputs["command"][0]
     assert "ssl_certificate /etc/nginx/certs/tls.crt;" in script and "<<berth:" not in script
@@ -137,12 +137,21 @@ def dev():
 
 
 def test_every_docker_container_of_the_dev_stack_has_a_read_only_root(dev):
+    """All but the writer of a secret file: dockerd refuses an upload into a container whose root is
+    read-only (even into a volume), and secret files are uploaded. That writer runs Berth's script as
+    root with CAP_CHOWN only (to give the file to the workload's user), no network, for a moment."""
     containers = named(dev, CONTAINER)
     assert {"proxy", "prometheus", "grafana", "db-backup", "db"} <= set(containers)
     for name, c in containers.items():
-        assert c.inputs["readOnly"] is True, name
-        assert "uploads" not in c.inputs, name  # Docker refuses uploads into a read-only root
-        assert c.inputs["capabilities"] == {"drops": ["ALL"]} and c.inputs["securityOpts"] == ["no-new-privileges:true"]
+        labels = _labels(c)
+        if name == "proxy-files":
+            assert c.inputs["readOnly"] is False and labels["berth.uploads"] == "/etc/nginx/certs/tls.crt,/etc/nginx/certs/tls.key"
+            assert c.inputs["capabilities"] == {"drops": ["ALL"], "adds": ["CHOWN"]} and c.inputs["networkMode"] == "none"
+        else:
+            assert c.inputs["readOnly"] is True, name
+            assert "uploads" not in c.inputs and "berth.uploads" not in labels, name
+            assert c.inputs["capabilities"] == {"drops": ["ALL"]}, name
+        assert c.inputs["securityOpts"] == ["no-new-privileges:true"]
 
 
 def test_generated_files_reach_the_workload_through_a_read_only_volume_written_first(dev):
@@ -168,18 +177,49 @@ def test_generated_files_reach_the_workload_through_a_read_only_volume_written_f
     assert all(not v.get("readOnly") for v in init.inputs["volumes"])
 
 
-def test_a_secret_file_stays_secret_and_its_env_is_vouched_for(dev):
-    init = named(dev, CONTAINER)["proxy-files"]
-    labels = _labels(init)
-    key_index = next(k.rsplit(".", 1)[1] for k, v in labels.items() if v == "/etc/nginx/certs/tls.key")
-    assert f"BERTH_FILE_{key_index}" in labels["berth.secret-envs"].split(",")
-    # The key reaches the writer as the generated key's (secret) output, and nowhere else.
+def test_a_secret_file_is_uploaded_never_in_an_environment(dev):
+    """The writer stays after it exits, and `docker inspect` shows its environment and command: the
+    TLS key is uploaded into the certificate's volume (which inspect does not show), mode 0400, and
+    the script gives it to nginx's user."""
     from berth.record import placeholders_in
 
-    from .support import env_map
-
-    assert env_map(init)[f"BERTH_FILE_{key_index}"] in placeholders_in(init.inputs["envs"])
+    init = named(dev, CONTAINER)["proxy-files"]
+    uploads = {u["file"]: u for u in init.inputs["uploads"]}
+    key = next(u for f, u in uploads.items() if f.endswith("/tls.key"))
+    assert key["permissions"] == "0400" and placeholders_in(key["content"]) == {"<<berth:tls-key:proxy-tls-key>>"}
+    assert not placeholders_in(init.inputs.get("envs", [])) and not placeholders_in(init.inputs["command"])
     assert not placeholders_in(init.inputs["labels"]) and not placeholders_in(named(dev, CONTAINER)["proxy"].inputs)
+    assert "berth.secret-envs" not in _labels(init)
+    assert re.search(r"chown 101:101 /berth-files/\d/tls\.key", init.inputs["command"][0])
+
+
+def test_a_one_shot_job_reads_its_secrets_from_a_file_it_deletes():
+    """A restore (or pre-deploy dump) container stays after it exits: its secrets are not in its
+    environment or command but in a file uploaded into a volume of its own, which it reads and
+    deletes before it runs its command."""
+    from berth.record import placeholders_in
+
+    r = rec("docker", databases={"db": {}}, backups={"db": {"restore_from": "daily/db.dump", "pre_deploy": True}})
+    containers = named(r, CONTAINER)
+    jobs = [n for n in containers if n.startswith(("db-restore", "db-predeploy-backup")) and not n.endswith("-files")]
+    assert len(jobs) == 2, sorted(containers)
+    for name in jobs:
+        job, writer = containers[name], containers[f"{name}-files"]
+        assert not placeholders_in(job.inputs.get("envs", [])) and not placeholders_in(job.inputs["entrypoints"])
+        assert not any(e.startswith(("DB_PASSWORD=", "AWS_")) for e in job.inputs["envs"])
+        assert _labels(job)["berth.secret-file-envs"] == "DB_PASSWORD"
+        assert job.inputs["entrypoints"][:5] == ["/bin/sh", "-c", 'set -a; . "$0"; set +a; rm -f "$0"; exec "$@"',
+                                                 "/berth-secrets/env", "bash"]
+        secrets = next(v for v in job.inputs["volumes"] if v["containerPath"] == "/berth-secrets")
+        assert secrets["readOnly"] is False  # the job deletes the file
+        [upload] = [u for u in writer.inputs["uploads"] if u["file"].endswith("/env")]
+        assert upload["permissions"] == "0400" and placeholders_in(upload["content"])
+        assert "chown 10001:10001" in writer.inputs["command"][0]
+    # The restore logs in as the database's owner, the dumps as the backup role (README).
+    restore = next(containers[n] for n in jobs if n == "db-restore")
+    assert "DB_USER=db" in restore.inputs["envs"]
+    dump = next(containers[n] for n in jobs if n != "db-restore")
+    assert "DB_USER=berth_backup" in dump.inputs["envs"]
 
 
 def test_a_file_change_rewrites_the_files_and_replaces_the_workload():

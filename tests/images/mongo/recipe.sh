@@ -36,7 +36,7 @@ customize() {
   install -m 0755 "$bin" "$root/usr/local/bin/ferretdb"
   tools="$(sh "$LIB/mongo-tools.sh" "$MONGO_TOOLS_TARBALL" "$CACHE/bin")"
   install -m 0755 "$tools/mongodump" "$tools/mongorestore" "$root/usr/local/bin/"
-  chmod 0755 "$root/usr/local/bin/docker-entrypoint.sh" "$root/usr/local/bin/mongosh"
+  chmod 0755 "$root/usr/local/bin/docker-entrypoint.sh" "$root/usr/local/bin/mongosh" "$root/usr/local/bin/mongod"
   mkdir -p "$root/data/db" "$root/data/configdb"
   chown 999:999 "$root/data/db" "$root/data/configdb"
   chmod 0755 "$root/data/db" "$root/data/configdb"
