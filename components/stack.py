@@ -33,7 +33,7 @@ class Platform(pulumi.ComponentResource):
     def __init__(self, name: str, spec: StackSpec, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("berth:index:Platform", name, None, opts)
         if spec.target == Target.DOCKER:
-            self.target: Any = DockerTarget(name, spec.docker.host, spec.protect, parent=self)
+            self.target: Any = DockerTarget(name, spec.docker.host, spec.protect, parent=self, engine=spec.docker.engine)
         else:
             ctx = KubeContext(
                 namespace=spec.kubernetes.namespace or name,

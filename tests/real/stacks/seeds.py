@@ -67,22 +67,25 @@ def example_config(example: str, stack: str) -> dict[str, Any]:
 
 
 def seed_config(example: str, stack: str, *, docker_host: str, bind_address: str = "127.0.0.1",
-                commands: Optional[dict[str, list[str]]] = None, app_image: str = APP_IMAGE) -> dict[str, Any]:
-    """The example's stack config with the local test images, free host ports on ``bind_address``
-    and ``berth:docker.host`` = ``docker_host``. ``commands`` replaces a service's command where the
-    seed's command is the team's image's own (``npx prisma ...``, ``python -m bot``)."""
+                commands: Optional[dict[str, list[str]]] = None, app_image: str = APP_IMAGE,
+                engine: str = "podman") -> dict[str, Any]:
+    """The example's stack config with the local test images, free host ports on ``bind_address``,
+    ``berth:docker.host`` = ``docker_host`` and ``berth:docker.engine`` = ``engine`` (what serves that
+    API: Podman, or Docker Engine). ``commands`` replaces a service's command where the seed's
+    command is the team's image's own (``npx prisma ...``, ``python -m bot``)."""
     return seed_config_from(example_config(example, stack), example, stack, docker_host=docker_host,
-                            bind_address=bind_address, commands=commands, app_image=app_image)
+                            bind_address=bind_address, commands=commands, app_image=app_image, engine=engine)
 
 
 def seed_config_from(raw: dict[str, Any], example: str, stack: str, *, docker_host: str,
                      bind_address: str = "127.0.0.1", commands: Optional[dict[str, list[str]]] = None,
-                     app_image: str = APP_IMAGE) -> dict[str, Any]:
+                     app_image: str = APP_IMAGE, engine: str = "podman") -> dict[str, Any]:
     """``seed_config`` of a stack config already read (and changed by the test, e.g. a CI variant)."""
     cfg = copy.deepcopy(raw)
     if cfg.get("berth:target") != "docker":
         raise ValueError(f"{example}/{stack}: not a Docker stack")
     cfg.setdefault("berth:docker", {})["host"] = docker_host
+    cfg["berth:docker"]["engine"] = engine
     for name, db in (cfg.get("berth:databases") or {}).items():
         db["image"] = IMAGES[db.get("engine", "postgres")]
     for cache in (cfg.get("berth:caches") or {}).values():
