@@ -119,9 +119,24 @@ def seed_config_from(raw: dict[str, Any], example: str, stack: str, *, docker_ho
     return cfg
 
 
-def docker_host_or_fail() -> str:
+#: The Docker APIs the tests deploy to (``berth:docker.engine`` → where CI serves it).
+ENGINES = ("podman", "docker")
+
+
+def docker_host_or_fail(engine: str = "podman") -> str:
+    """The API of ``engine``: Podman's (``DOCKER_HOST``) or Docker Engine's (``BERTH_DOCKERD_HOST``),
+    or a failure that says what starts it."""
     import pytest
 
+    if engine == "docker":
+        host = os.environ.get("BERTH_DOCKERD_HOST")
+        if not host:
+            pytest.fail(
+                "BERTH_DOCKERD_HOST is not set: start Docker Engine first (after the test images are built):\n"
+                "  bash .ci/dockerd.sh install && eval \"$(bash .ci/dockerd.sh start)\" && export BERTH_DOCKERD_HOST\n"
+                "  bash .ci/dockerd.sh load $(podman images --format '{{.Repository}}:{{.Tag}}' | grep ^localhost/berth-)",
+                pytrace=False)
+        return host
     host = os.environ.get("DOCKER_HOST")
     if not host:
         pytest.fail(
@@ -129,6 +144,14 @@ def docker_host_or_fail() -> str:
             "  bash .ci/podman.sh install && eval \"$(bash .ci/podman.sh start)\" && export DOCKER_HOST\n"
             "  bash .ci/podman.sh healthd start && bash tests/images/build.sh", pytrace=False)
     return host
+
+
+def module_engine(request: Any) -> str:
+    """The engine a test module deploys to: its ``ENGINE`` (the Docker Engine variants of the seed
+    modules import the Podman module's tests and fixtures and set ``ENGINE = "docker"``)."""
+    engine = getattr(request.module, "ENGINE", "podman")
+    assert engine in ENGINES, engine
+    return engine
 
 
 def docker_client(host: str):
@@ -215,6 +238,14 @@ class Deployment:
             elif c.attrs["Config"].get("Healthcheck") and health != "healthy":
                 problems.append(f"{c.name}: health {health}")
         return problems
+
+    def no_changes_after_up_and_refresh(self) -> None:
+        """``preview --expect-no-changes`` right after ``up``, then ``refresh`` (which writes what the
+        engine reads back into the state) and the same preview again: a field the engine reads back
+        unlike what was declared would show here as a diff, or a replacement, on the next ``up``."""
+        self.timed("pulumi preview --expect-no-changes", self.pulumi.expect_no_changes)
+        self.timed("pulumi refresh", self.pulumi.refresh)
+        self.timed("pulumi preview --expect-no-changes (after refresh)", self.pulumi.expect_no_changes)
 
     def url(self, path: str) -> str:
         proxy = self.config["berth:proxy"]
