@@ -1,9 +1,10 @@
-"""The ``berth`` command (also ``python -m berth``): offline tools for a Berth project.
+"""The ``berth`` command (also ``python -m berth``): tools for a Berth project.
 
     berth render -s prod -o build/prod                 # what a stack would create, without deploying
     berth render -s dev --project-dir examples/wishlins
     berth preview-comment --stack prod=preview.json:events.ndjson   # the PR comment
     berth policy-pack                                  # where the installed policy pack is
+    berth recover -s dev                               # after a killed `pulumi up` (then `pulumi up`)
     berth --version
 
 Exit codes: 0 done, 2 bad stack config or bad request (the message names the config key; no
@@ -44,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "preview-comment", add_help=False,
         help="render `pulumi preview --json` outputs and event logs as one PR comment (see --help)",
+    )
+    sub.add_parser(
+        "recover", add_help=False,
+        help="after a killed `pulumi up`: release its lock, settle pending operations, remove the containers "
+             "it was creating (see --help)",
     )
     sub.add_parser(
         "policy-pack",
@@ -117,6 +123,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .preview.cli import main as preview_comment
 
         return preview_comment(argv[1:])
+    if argv[:1] == ["recover"]:
+        from .recover import main as recover
+
+        return recover(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "render":
         if command_line:
