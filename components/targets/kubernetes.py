@@ -61,7 +61,18 @@ def meta(ctx: KubeContext, name: str, w: Optional[Workload] = None, **extra: Any
     return m
 
 
-def probe(p: Probe) -> dict[str, Any]:
+#: How often a readiness probe runs at most: every await on a workload (a StatefulSet ready, a
+#: rollout done, the Job after the database, the apps after the Job) ends at a readiness probe, so its
+#: period is time every deploy waits for nothing.
+READINESS_PERIOD = 3
+
+
+def probe(p: Probe, readiness: bool = False) -> dict[str, Any]:
+    """A liveness probe (``start_period`` becomes its initial delay: nothing is restarted while it
+    starts) or a readiness probe. Readiness starts at once and runs every READINESS_PERIOD seconds:
+    Docker's start period is a grace for failures, not a delay before the first check, and a pod
+    stays unready until its probe passes whatever the delay. It is marked unready after as long as
+    ``retries`` × ``interval`` of failures, as before."""
     out: dict[str, Any]
     if p.command:
         cmd = list(p.command)
@@ -72,6 +83,11 @@ def probe(p: Probe) -> dict[str, Any]:
         out = {"exec": {"command": cmd}}
     else:
         out = {"httpGet": {"path": p.path, "port": p.port}}
+    if readiness:
+        period = min(p.interval, READINESS_PERIOD)
+        out.update({"initialDelaySeconds": 0, "periodSeconds": period, "timeoutSeconds": p.timeout,
+                    "failureThreshold": -(-p.retries * p.interval // period)})
+        return out
     out.update(
         {
             "initialDelaySeconds": min(p.start_period, 30),
@@ -159,7 +175,7 @@ def pod_spec(ctx: KubeContext, w: Workload) -> dict[str, Any]:
         container["ports"] = [{"name": p.name, "containerPort": p.port, "protocol": "TCP"} for p in w.ports]
     if w.health and w.kind != Kind.CRON and not w.one_shot:
         container["livenessProbe"] = probe(w.health)
-        container["readinessProbe"] = probe(w.readiness or w.health)
+        container["readinessProbe"] = probe(w.readiness or w.health, readiness=True)
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,

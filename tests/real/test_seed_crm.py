@@ -120,6 +120,7 @@ def test_both_up_side_by_side_without_collisions(stacks):
 
 
 def test_production_update_waits_for_its_predeploy_dump(stacks):
+    ORDER.clear()  # the Docker Engine variant shares this module's globals (test_dockerd_seed_crm.py)
     prod = stacks["production"]
     web_before = prod.container("web").id
     jobs_before = {c.name for c in predeploy_jobs(prod)}

@@ -295,3 +295,19 @@ def test_one_shot_docker_containers_leave_no_anonymous_volumes_behind():
     for c in r.by_type(CONTAINER):
         one_shot = c.inputs["restart"] == "no"
         assert c.inputs["removeVolumes"] is one_shot, c.name
+
+
+def test_kubernetes_readiness_starts_at_once_and_liveness_waits_out_the_start_period():
+    """Every await (StatefulSet ready, rollout, the Job after the database, the apps after the Job) ends
+    at a readiness probe: it runs from the start and often, and gives up no sooner than before.
+    Liveness keeps the start period as its initial delay (nothing is restarted while it starts)."""
+    from berth.components.targets.kubernetes import READINESS_PERIOD, probe
+
+    p = Probe(command=("CMD", "pg_isready"), interval=10, timeout=5, retries=10, start_period=30)
+    ready, live = probe(p, readiness=True), probe(p)
+    assert ready["initialDelaySeconds"] == 0 and ready["periodSeconds"] == READINESS_PERIOD <= 5
+    assert ready["periodSeconds"] * ready["failureThreshold"] >= p.interval * p.retries
+    assert live["initialDelaySeconds"] == 30 and live["periodSeconds"] == 10 and live["failureThreshold"] == 10
+    assert ready["exec"] == live["exec"] == {"command": ["pg_isready"]}
+    fast = probe(Probe(path="/health", port=8000, interval=1, retries=3), readiness=True)
+    assert fast["periodSeconds"] == 1 and fast["failureThreshold"] == 3
