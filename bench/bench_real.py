@@ -102,7 +102,7 @@ def docker_round(tmp: Path) -> dict[str, float]:
         compose = compose_from_state(p.export()["deployment"], "berth-bench-compose")
     finally:
         p.destroy(check=False)
-    file = tmp / "compose.yaml"
+    file = Path(os.environ.get("BERTH_BENCH_COMPOSE_FILE", tmp / "compose.yaml"))
     file.write_text(yaml.safe_dump(compose, sort_keys=False))
     env = {**os.environ, "DOCKER_HOST": host}
     cmd = [compose_binary(), "-f", str(file), "-p", "berth-bench-compose"]
@@ -112,9 +112,10 @@ def docker_round(tmp: Path) -> dict[str, float]:
                        capture_output=True, text=True)
         out["docker compose up --wait"] = time.monotonic() - t0
     except subprocess.CalledProcessError as e:
-        raise SystemExit(f"docker compose up failed:\n{e.stdout[-3000:]}\n{e.stderr[-3000:]}")
+        raise SystemExit(f"docker compose up failed:\n{e.stdout[-3000:]}\n{e.stderr[:1500]}\n...\n{e.stderr[-1500:]}")
     finally:
-        subprocess.run([*cmd, "down", "--volumes", "--timeout", "10"], env=env, capture_output=True, timeout=600)
+        if not os.environ.get("BERTH_BENCH_KEEP"):
+            subprocess.run([*cmd, "down", "--volumes", "--timeout", "10"], env=env, capture_output=True, timeout=600)
     out["ratio up wall / compose"] = out["up wall"] / out["docker compose up --wait"]
     return out
 

@@ -29,8 +29,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _duration(text: str) -> str:
-    return text  # Go durations ("30s", "1m0s") are what compose reads too
+def _literal(value: Any) -> Any:
+    """Compose interpolates ``$VAR`` in every string; Docker receives these as written (``$$`` is ``$``)."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, list):
+        return [_literal(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _literal(v) for k, v in value.items()}
+    return value
 
 
 def compose_from_state(deployment: dict[str, Any], project: str) -> dict[str, Any]:
@@ -80,8 +87,14 @@ def compose_from_state(deployment: dict[str, Any], project: str) -> dict[str, An
         elif i.get("networksAdvanced"):
             svc["networks"] = {n["name"]: {"aliases": n.get("aliases") or []} for n in i["networksAdvanced"]}
         if i.get("volumes"):
+            # Compose creates every container before it starts the first, and Docker fills an empty
+            # volume with the image's files at the mount point when a container is created: the
+            # generated-files volumes (mounted read-only) would get the image's /etc/prometheus before
+            # their writer ran. Pulumi creates the workload only after the writer, so nothing is
+            # copied there; nocopy does the same here. Data volumes keep the copy (and its owner).
             svc["volumes"] = [{"type": "volume", "source": v["volumeName"], "target": v["containerPath"],
-                               "read_only": bool(v.get("readOnly"))} for v in i["volumes"]]
+                               "read_only": bool(v.get("readOnly")),
+                               **({"volume": {"nocopy": True}} if v.get("readOnly") else {})} for v in i["volumes"]]
         if i.get("ports"):
             svc["ports"] = [{"target": p["internal"], "published": str(p["external"]), "host_ip": p.get("ip"),
                              "protocol": p.get("protocol", "tcp")} for p in i["ports"]]
@@ -99,7 +112,7 @@ def compose_from_state(deployment: dict[str, Any], project: str) -> dict[str, An
                               "service_healthy" if dep in waits_healthy else "service_started"}
         if depends:
             svc["depends_on"] = depends
-        services[name] = {k: v for k, v in svc.items() if v not in (None, [], {})}
+        services[name] = _literal({k: v for k, v in svc.items() if v not in (None, [], {})})
     return {"name": project, "services": services, "networks": networks, "volumes": volumes}
 
 
