@@ -265,7 +265,8 @@ def read_back(p: Pulumi) -> dict[str, Any]:
     for r in p.resources():
         if r["type"] == "docker:index/container:Container" and r.get("outputs"):
             for f in ("tmpfs", "logOpts"):
-                out[f"{r['outputs']['name']} {f}"] = ((r.get("inputs") or {}).get(f), r["outputs"].get(f))
+                # None and {} are both "none declared" / "none read back"
+                out[f"{r['outputs']['name']} {f}"] = ((r.get("inputs") or {}).get(f) or None, r["outputs"].get(f) or None)
         elif r["type"] == "docker:index/network:Network" and r.get("outputs"):
             out[f"{r['outputs']['name']} ipamDriver"] = ("default", r["outputs"].get("ipamDriver"))
     return out
