@@ -1,4 +1,4 @@
-"""The ``berth`` command (also ``python -m berth``): offline tools for a Berth project.
+"""The ``berth`` command (also ``python -m berth``): tools for a Berth project.
 
     berth render -s prod -o build/prod                 # what a stack would create, without deploying
     berth render -s dev --project-dir examples/wishlins
@@ -6,6 +6,7 @@
     berth drift-report --stack prod=preview.json:events.ndjson --out-dir drift   # drift issues
     berth status -s prod                               # is every workload of the stack running?
     berth policy-pack                                  # where the installed policy pack is
+    berth recover -s dev                               # after a killed `pulumi up` (then `pulumi up`)
     berth --version
 
 Exit codes: 0 done (status: every workload fine), 1 status: a workload is not fine, 2 bad stack config or bad request (the message names the config key; no
@@ -67,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="directory with Pulumi.yaml and Pulumi.<stack>.yaml (default: the current directory)")
     st.add_argument("--json", type=Path, default=None, metavar="FILE",
                     help="also write the report as JSON to FILE (- for stdout instead of the table)")
+    sub.add_parser(
+        "recover", add_help=False,
+        help="after a killed `pulumi up`: release its lock, settle pending operations, remove the containers "
+             "it was creating (see --help)",
+    )
     sub.add_parser(
         "policy-pack",
         help="print the directory of the installed policy pack (for `pulumi preview --policy-pack`)",
@@ -161,6 +167,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .preview.drift import main as drift_report
 
         return drift_report(argv[1:])
+    if argv[:1] == ["recover"]:
+        from .recover import main as recover
+
+        return recover(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "render":
         if command_line:

@@ -172,7 +172,7 @@ def plan_stack(spec: StackSpec, prefix: str) -> Plan:
         watched = [Watched(n, d.engine.value, monitor_url(n, d, db_passwords[n].monitor.output))  # type: ignore[union-attr]
                    for n, d in sorted(spec.databases.items())]
         watched += [Watched(n, "redis", passwords[n].output) for n in sorted(spec.caches)]
-        backup_ages = [(db, max(max_interval_seconds(t.schedule) for t in b.tiers) + 3600)
+        backup_ages = [(db, max(max_interval_seconds(t.schedule) for t in b.tiers) + b.alert_after)
                        for db, b in spec.backups.items()]
         backup_clients = [w.name for db in spec.backups for w in backups[db].workloads]
         monitoring = plan_monitoring(mon, prefix, apps, watched, backup_ages,

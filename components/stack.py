@@ -47,7 +47,7 @@ class Platform(pulumi.ComponentResource):
             pulumi.log.warn(w)
         super().__init__("berth:index:Platform", name, None, opts)
         if ctx is None:
-            self.target: Any = DockerTarget(name, spec.docker.host, spec.protect, parent=self, owner=owner)
+            self.target: Any = DockerTarget(name, spec.docker.host, spec.protect, parent=self, owner=owner, engine=spec.docker.engine)
         else:
             self.target = KubernetesTarget(ctx, spec.kubernetes.context, spec.protect, parent=self)
         self.register_outputs({})

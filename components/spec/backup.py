@@ -8,7 +8,7 @@ from pydantic import BeforeValidator
 
 from .fields import _field, _Model
 from .names import DnsLabel, Image, _matching
-from .units import Size, _cron
+from .units import Seconds, Size, _cron
 
 
 class BackupTier(_Model):
@@ -43,6 +43,10 @@ class BackupSpec(_Model):
     storage: Size = _field("20Gi", "Backup volume size.", unit="Mi/Gi")
     s3: Optional[S3Spec] = _field(None, "Also upload dumps to S3-compatible storage.")
     pre_deploy: bool = _field(False, "Take a dump before each deploy (a one-shot job the apps wait for).")
+    alert_after: Seconds = _field(
+        3600, "How late a dump may be before it is alerted: BackupTooOld when the last successful dump is older "
+        "than the longest gap of the schedules plus this, BackupMissing when none has succeeded for as long.",
+        unit="seconds (1h, 30m, 90)", ge=0, le=7 * 86400)
     restore_from: Optional[str] = _field(
         None, "Run a one-shot restore of this dump (path under the backup volume, or 'latest')."
     )

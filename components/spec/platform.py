@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import model_validator
 
@@ -89,6 +89,10 @@ class DockerSpec(_Model):
     capacity: Optional[DockerCapacity] = _field(
         None, "Size of the host: the containers' memory limits must fit it (see README, capacity); none: not "
         "checked.", targets=DOCKER_ONLY)
+    engine: Literal["docker", "podman"] = _field(
+        "docker", "What serves the Docker API on the host: Docker Engine, or Podman's Docker-compatible API "
+        "(they take a tmpfs' owner in different forms; see README, Docker Engine versions tested).",
+        targets=DOCKER_ONLY)
 
 
 class ClusterDns(_Model):

@@ -80,6 +80,32 @@ class DockerContext:
     internal_network: str
     edge_network: str
     stack_labels: dict[str, str] = field(default_factory=dict)
+    #: ``berth:docker.engine``: Docker Engine (``docker``) or Podman's Docker API (``podman``).
+    engine: str = "docker"
+
+
+#: How each engine is told who owns a tmpfs. Needed because runc, which both run here, mounts a tmpfs
+#: with the `mode` asked for only when its mount point did not exist yet: on the first start it
+#: creates the mount point (root, 0755) in the container's own layer, and on every later start
+#: (`docker restart`, the daemon restarted, the host rebooted) it finds that directory and gives the
+#: tmpfs its mode, 0755 root. A non-root process then cannot write where it could before (Postgres:
+#: "could not create lock file /var/run/postgresql/.s.PGSQL.5432.lock": the database never comes back
+#: after a reboot when its image lacks that directory). Paths the image has keep the image's mode;
+#: Podman keeps the mode under /run, which it mounts as a fresh tmpfs for a read-only root, and not
+#: elsewhere. An owner survives the chmod, so the workload's user owns its tmpfs on either engine;
+#: Docker Engine takes it as `uid=,gid=` and refuses Podman's `U`; Podman 4 takes `U` (the
+#: container's user) and refuses `uid=` ("unknown mount option").
+TMPFS_OWNER = {"docker": "uid={uid},gid={gid}", "podman": "U"}
+TMPFS_OPTIONS = "rw,noexec,nosuid,size=64m,mode=1777"
+
+
+def tmpfs_options(ctx: DockerContext, w: Workload) -> str:
+    """The options of ``w``'s tmpfs mounts: writable by anyone like /tmp (mode 1777, for the first
+    start) and owned by the workload's user when it is not root (for every later start)."""
+    if not w.user:
+        return TMPFS_OPTIONS  # root, or the image's own user (Berth does not know it)
+    gid = w.group if w.group is not None else w.user
+    return f"{TMPFS_OPTIONS},{TMPFS_OWNER[ctx.engine].format(uid=w.user, gid=gid)}"
 
 
 #: The label naming the stack that owns a container, volume or network (organization/project/stack):
@@ -87,11 +113,11 @@ class DockerContext:
 OWNER_LABEL = "berth.owner"
 
 
-def docker_context(prefix: str, owner: str = "") -> DockerContext:
+def docker_context(prefix: str, owner: str = "", engine: str = "docker") -> DockerContext:
     """The context of a stack on a Docker host: its networks and the labels of all it creates."""
     labels = {"berth.stack": prefix, **({OWNER_LABEL: owner} if owner else {})}
     return DockerContext(prefix=prefix, internal_network=f"{prefix}-internal", edge_network=f"{prefix}-edge",
-                         stack_labels=labels)
+                         stack_labels=labels, engine=engine)
 
 
 def container_name(ctx: DockerContext, w: Workload, index: int) -> str:
@@ -434,8 +460,9 @@ def container_args(ctx: DockerContext, w: Workload, index: int = 0) -> dict[str,
         # pre-deploy dump) would start beside it.
         **({"attach": True} if w.one_shot else {}),
         "read_only": read_only_root(w),
-        # mode=1777 like /tmp: a non-root user must be able to write (e.g. postgres' socket lock file).
-        "tmpfs": {p: "rw,noexec,nosuid,size=64m,mode=1777" for p in w.tmpfs} or None,
+        # A non-root user must be able to write there (e.g. postgres' socket lock file), after a
+        # restart too (tmpfs_options).
+        "tmpfs": {p: tmpfs_options(ctx, w) for p in w.tmpfs} or None,
         "memory": memory_mib(w.resources.memory_limit),
         "memory_swap": memory_mib(w.resources.memory_limit),
         "cpus": docker_cpus(w.resources.cpu_limit),
@@ -500,7 +527,8 @@ class DockerTarget:
 
     name = "docker"
 
-    def __init__(self, prefix: str, host: Optional[str], protect: bool, parent: pulumi.Resource, owner: str = ""):
+    def __init__(self, prefix: str, host: Optional[str], protect: bool, parent: pulumi.Resource, owner: str = "",
+                 engine: str = "docker"):
         self.prefix = prefix
         self.protect = protect
         self._parent = parent
@@ -513,7 +541,7 @@ class DockerTarget:
             from pulumi_docker import Provider
 
             self.provider = Provider("docker", host=host, opts=opts)
-        self.ctx = docker_context(prefix, owner)
+        self.ctx = docker_context(prefix, owner, engine)
         from pulumi_docker import Network
 
         # Datastores live on an internal network only (no route out, never published).

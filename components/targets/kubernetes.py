@@ -351,7 +351,10 @@ def workload_manifest(ctx: KubeContext, w: Workload) -> dict[str, Any]:
         return {
             "apiVersion": "batch/v1",
             "kind": "Job",
-            "metadata": meta(ctx, w.name, w),
+            # A Job that failed (a pre-deploy dump on a full volume) stays failed: without this the
+            # next `pulumi up`, after the cause was fixed, would find the same failed Job and stop
+            # again. With it the failed Job is replaced, so it runs again.
+            "metadata": meta(ctx, w.name, w, annotations={"pulumi.com/replaceUnready": "true"}),
             "spec": {"backoffLimit": 2, "template": tpl},
         }
     if w.kind == Kind.STATEFUL:

@@ -226,3 +226,17 @@ def test_dev_grafana_at_another_path():
     _, tls = servers(conf)
     assert tls.location("/dash/").one("proxy_pass") == ["http://grafana"]
     assert env["GF_SERVER_ROOT_URL"] == "https://easyflow.localhost/dash/"
+
+
+def test_backup_alert_after_sets_how_late_a_dump_may_be():
+    """`alert_after` replaces the hour of slack: every minute with 30 s → BackupTooOld past 90 s, and
+    BackupMissing after 90 s without any success."""
+    from berth.record import record
+
+    cfg = {"berth:target": "docker", "berth:databases": {"db": {"storage": "1Gi"}},
+           "berth:backups": {"db": {"alert_after": "30s",
+                                    "tiers": [{"name": "minutely", "schedule": "* * * * *", "keep": 2}]}},
+           "berth:monitoring": {"enabled": True}}
+    found = rules_in(upload(record("t", config=cfg), "prometheus", "/etc/prometheus/alerts.yml"))
+    assert found["BackupTooOld"]["expr"].endswith("> 90")
+    assert found["BackupMissing"]["for"] == "90s"

@@ -85,7 +85,7 @@ class SeedEnv(Env):
     def run_workload(self, w: Workload, publish: tuple[int, ...] = (), start: bool = True):
         """Create (and start) the container Berth's Docker target declares for ``w``, after its
         generated files were written into their volumes."""
-        ctx = DockerContext("seedsmoke", self.network.name, self.network.name)
+        ctx = DockerContext("seedsmoke", self.network.name, self.network.name, engine="podman")
         if w.files:
             self.write_files(ctx, w)
         args = container_args(ctx, w)

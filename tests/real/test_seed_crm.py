@@ -13,8 +13,9 @@ every real deploy anyway.
 Scenarios on one pair of deployments: both up with no collision (names, networks, volumes, ports,
 data); production's app updated (image 1 → 2): its pre-deploy dump runs and holds production's rows, and the
 new app container starts only after the dump finished (the dump is attached, and the app's label
-from its exit code makes a failed dump stop the rollout); preview --expect-no-changes on both; destroying
-staging leaves production untouched; production is destroyed last (unprotected by the test).
+from its exit code makes a failed dump stop the rollout); preview --expect-no-changes on both, after
+up and after refresh; destroying staging leaves production untouched; production is destroyed last
+(unprotected by the test). The same tests run on Docker Engine (``test_dockerd_seed_crm.py``).
 """
 
 from __future__ import annotations
@@ -36,14 +37,15 @@ COMMANDS = {"web": ["uvicorn", "app.main:app", "--host", "0.0.0.0"]}
 
 
 @pytest.fixture(scope="module")
-def stacks(tmp_path_factory):
-    host = seeds.docker_host_or_fail()
+def stacks(tmp_path_factory, request):
+    engine = seeds.module_engine(request)
+    host = seeds.docker_host_or_fail(engine)
     client = seeds.docker_client(host)
     tmp = tmp_path_factory.mktemp("seed-crm")
     deps = {}
     try:
         for stack in ("staging", "production"):
-            cfg = seeds.seed_config(EXAMPLE, stack, docker_host=host, commands=COMMANDS)
+            cfg = seeds.seed_config(EXAMPLE, stack, docker_host=host, commands=COMMANDS, engine=engine)
             # One project, two stacks, one state backend (as a team has them).
             deps[stack] = seeds.Deployment.create(tmp, EXAMPLE, stack, cfg, client, state_dir=tmp / "state")
     except EngineMissing as e:
@@ -118,6 +120,7 @@ def test_both_up_side_by_side_without_collisions(stacks):
 
 
 def test_production_update_waits_for_its_predeploy_dump(stacks):
+    ORDER.clear()  # the Docker Engine variant shares this module's globals (test_dockerd_seed_crm.py)
     prod = stacks["production"]
     web_before = prod.container("web").id
     jobs_before = {c.name for c in predeploy_jobs(prod)}
@@ -164,7 +167,7 @@ def test_production_app_starts_only_after_its_predeploy_dump_finished(stacks):
 
 def test_preview_expects_no_changes_on_both(stacks):
     for d in stacks.values():
-        d.timed("pulumi preview --expect-no-changes", d.pulumi.expect_no_changes)
+        d.no_changes_after_up_and_refresh()
 
 
 def test_destroying_staging_leaves_production_untouched(stacks):

@@ -12,10 +12,13 @@ backup container (the same script its schedule runs), not waited for.
 Scenarios, in file order:
 dev  up → healthy; HTTPS → app → MongoDB; the MCP server calls the app's API by its URL with its
      API_KEY (a request from inside the MCP container); /mcp/ routed to it; preview
-     --expect-no-changes; destroy leaves nothing
+     --expect-no-changes, after up and after refresh; destroy leaves nothing
 prod up → healthy; a document written through HTTPS; a real dump (mongodump) → the collection
      dropped → `restore_from` that dump (`pulumi up`, the restore job runs mongorestore) → the
-     document is back; preview --expect-no-changes; destroy after unprotect keeps the protected volumes
+     document is back; preview --expect-no-changes (after up and after refresh); destroy after
+     unprotect keeps the protected volumes
+
+The same tests run on Docker Engine (``test_dockerd_seed_flow_masters.py`` sets ``ENGINE``).
 """
 
 from __future__ import annotations
@@ -50,14 +53,15 @@ def mcp_calls_app(d: seeds.Deployment) -> dict:
 
 
 @pytest.fixture(scope="module")
-def host_client():
-    host = seeds.docker_host_or_fail()
-    return host, seeds.docker_client(host)
+def host_client(request):
+    engine = seeds.module_engine(request)
+    host = seeds.docker_host_or_fail(engine)
+    return host, seeds.docker_client(host), engine
 
 
 def deployment(tmp_path_factory, host_client, stack: str) -> seeds.Deployment:
-    host, client = host_client
-    cfg = seeds.seed_config(EXAMPLE, stack, docker_host=host)
+    host, client, engine = host_client
+    cfg = seeds.seed_config(EXAMPLE, stack, docker_host=host, engine=engine)
     try:
         return seeds.Deployment.create(tmp_path_factory.mktemp(f"seed-fm-{stack}"), EXAMPLE, stack, cfg, client)
     except EngineMissing as e:
@@ -104,7 +108,7 @@ def test_dev_mcp_calls_the_app_by_url_with_its_key(dev):
 
 
 def test_dev_preview_no_changes_then_destroy(dev):
-    dev.timed("pulumi preview --expect-no-changes", dev.pulumi.expect_no_changes)
+    dev.no_changes_after_up_and_refresh()
     dev.timed("pulumi destroy", dev.pulumi.destroy)
     left = seeds.leftovers(dev.client, dev.prefix)
     assert not any(left.values()), left
@@ -147,7 +151,7 @@ def test_prod_mongo_backup_drop_restore_keeps_the_document(prod):
 
 
 def test_prod_preview_no_changes_then_destroy_keeps_protected_volumes(prod):
-    prod.timed("pulumi preview --expect-no-changes", prod.pulumi.expect_no_changes)
+    prod.no_changes_after_up_and_refresh()
     protected = sorted(r["outputs"]["name"] for r in prod.pulumi.resources()
                        if r["type"] == "docker:index/volume:Volume" and r.get("protect"))
     assert prod.name("mongo-data") in protected, protected

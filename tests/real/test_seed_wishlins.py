@@ -13,8 +13,9 @@ each tier still runs its own dump with its own retention (``keep`` 7 / 4 / 6). E
 is seeded with more old dated dumps than it keeps; the scheduled run must add a new one and prune
 the tier to its own ``keep``.
 
-One deployment for the module: up → checks → preview --expect-no-changes → destroy (a prod stack:
-destroy stops at the protected volumes; after unprotect they are retained, and removed by the test).
+One deployment for the module: up → checks → preview --expect-no-changes (after up and after refresh)
+→ destroy (a prod stack: destroy stops at the protected volumes; after unprotect they are retained,
+and removed by the test). The same tests run on Docker Engine (``test_dockerd_seed_wishlins.py``).
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ EVERY_MINUTE = "* * * * *"
 
 
 @pytest.fixture(scope="module")
-def dep(tmp_path_factory):
-    host = seeds.docker_host_or_fail()
+def dep(tmp_path_factory, request):
+    engine = seeds.module_engine(request)
+    host = seeds.docker_host_or_fail(engine)
     client = seeds.docker_client(host)
-    cfg = seeds.seed_config(EXAMPLE, STACK, docker_host=host, commands=COMMANDS)
+    cfg = seeds.seed_config(EXAMPLE, STACK, docker_host=host, commands=COMMANDS, engine=engine)
     for tier in cfg["berth:backups"]["db"]["tiers"]:
         tier["schedule"] = EVERY_MINUTE
     try:
@@ -123,7 +125,7 @@ def test_all_three_backup_tiers_run_each_with_its_own_retention(dep):
 
 
 def test_preview_expects_no_changes(dep):
-    dep.timed("pulumi preview --expect-no-changes", dep.pulumi.expect_no_changes)
+    dep.no_changes_after_up_and_refresh()
 
 
 def test_destroy_stops_at_protected_volumes_then_keeps_them(dep):

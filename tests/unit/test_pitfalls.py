@@ -250,6 +250,44 @@ def test_docker_fields_read_back_differently_are_create_only_and_still_replace_o
     assert recorded and all(set(CREATE_ONLY) <= set(r.ignore_changes) for r in recorded)
 
 
+def test_docker_tmpfs_is_owned_by_the_workloads_user_in_each_engines_form():
+    """runc gives a tmpfs the mode of its mount point when that already exists: from the second start
+    on, a path the image lacks is mounted 0755 root (seen on Docker Engine 20.10 and on Podman outside
+    /run). The owner survives that, so each tmpfs is owned by the workload's user, in the form each
+    engine takes (Docker Engine refuses `U`, Podman refuses `uid=`); root keeps the plain options."""
+    from berth.components.ir import Role, Workload
+    from berth.components.targets.docker import DockerContext, container_args
+
+    db = Workload(name="db", role=Role.DATABASE, image="postgres:15", user=999,
+                  tmpfs=("/tmp", "/var/run/postgresql"))
+    docker = DockerContext(prefix="p", internal_network="i", edge_network="e")
+    podman = DockerContext(prefix="p", internal_network="i", edge_network="e", engine="podman")
+    assert container_args(docker, db)["tmpfs"] == {
+        p: "rw,noexec,nosuid,size=64m,mode=1777,uid=999,gid=999" for p in ("/tmp", "/var/run/postgresql")}
+    assert set(container_args(podman, db)["tmpfs"].values()) == {"rw,noexec,nosuid,size=64m,mode=1777,U"}
+    grouped = Workload(name="es", role=Role.APP, image="es:8", user=1000, group=0)
+    assert container_args(docker, grouped)["tmpfs"] == {"/tmp": "rw,noexec,nosuid,size=64m,mode=1777,uid=1000,gid=0"}
+    for user in (None, 0):
+        root = Workload(name="r", role=Role.APP, image="r:1", user=user)
+        assert container_args(docker, root)["tmpfs"] == {"/tmp": "rw,noexec,nosuid,size=64m,mode=1777"}
+    # The engine comes from berth:docker.engine (Docker Engine unless the stack says podman).
+    for engine, suffix in ((None, "uid=999,gid=999"), ("podman", "U")):
+        cfg = {"berth:databases": {"db": {"storage": "1Gi"}}}
+        if engine:
+            cfg["berth:docker"] = {"engine": engine}
+        dbs = [r for r in rec("docker", **{k.split(":")[1]: v for k, v in cfg.items()}).resources
+               if r.type == CONTAINER and r.name == "db"]
+        assert dbs and dbs[0].inputs["tmpfs"]["/var/run/postgresql"].endswith(suffix), dbs[0].inputs["tmpfs"]
+
+
+def test_docker_engine_must_be_docker_or_podman():
+    from berth.components.spec import ConfigError, parse_spec
+
+    with pytest.raises(ConfigError) as e:
+        parse_spec({"target": "docker", "docker": {"engine": "moby"}})
+    assert "berth:docker.engine" in str(e.value)
+
+
 def test_docker_networks_ignore_the_ipam_fields_the_api_fills_in():
     from berth.components.targets.docker import NETWORK_READ_BACK
 
@@ -269,3 +307,19 @@ def test_one_shot_docker_containers_leave_no_anonymous_volumes_behind():
     for c in r.by_type(CONTAINER):
         one_shot = c.inputs["restart"] == "no"
         assert c.inputs["removeVolumes"] is one_shot, c.name
+
+
+def test_kubernetes_readiness_starts_at_once_and_liveness_waits_out_the_start_period():
+    """Every await (StatefulSet ready, rollout, the Job after the database, the apps after the Job) ends
+    at a readiness probe: it runs from the start and often, and gives up no sooner than before.
+    Liveness keeps the start period as its initial delay (nothing is restarted while it starts)."""
+    from berth.components.targets.kubernetes import READINESS_PERIOD, probe
+
+    p = Probe(command=("CMD", "pg_isready"), interval=10, timeout=5, retries=10, start_period=30)
+    ready, live = probe(p, readiness=True), probe(p)
+    assert ready["initialDelaySeconds"] == 0 and ready["periodSeconds"] == READINESS_PERIOD <= 5
+    assert ready["periodSeconds"] * ready["failureThreshold"] >= p.interval * p.retries
+    assert live["initialDelaySeconds"] == 30 and live["periodSeconds"] == 10 and live["failureThreshold"] == 10
+    assert ready["exec"] == live["exec"] == {"command": ["pg_isready"]}
+    fast = probe(Probe(path="/health", port=8000, interval=1, retries=3), readiness=True)
+    assert fast["periodSeconds"] == 1 and fast["failureThreshold"] == 3

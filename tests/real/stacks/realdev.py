@@ -38,9 +38,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def realdev_config(dev: dict[str, Any], http_port: int, https_port: int, app_image: str = APP_IMAGE) -> dict[str, Any]:
-    """``dev`` (the ``config:`` mapping of Pulumi.dev.yaml) with test images and free proxy ports."""
+def realdev_config(dev: dict[str, Any], http_port: int, https_port: int, app_image: str = APP_IMAGE,
+                   engine: str = "podman") -> dict[str, Any]:
+    """``dev`` (the ``config:`` mapping of Pulumi.dev.yaml) with test images and free proxy ports, for
+    the Docker API ``engine`` serves (``berth:docker.engine``: Podman's unless told ``docker``)."""
     cfg = copy.deepcopy(dev)
+    cfg.setdefault("berth:docker", {})["engine"] = engine
     for name, db in (cfg.get("berth:databases") or {}).items():
         if db.get("engine", "postgres") != "postgres":
             raise ValueError(f"database {name}: only postgres has a test image")

@@ -67,22 +67,25 @@ def example_config(example: str, stack: str) -> dict[str, Any]:
 
 
 def seed_config(example: str, stack: str, *, docker_host: str, bind_address: str = "127.0.0.1",
-                commands: Optional[dict[str, list[str]]] = None, app_image: str = APP_IMAGE) -> dict[str, Any]:
-    """The example's stack config with the local test images, free host ports on ``bind_address``
-    and ``berth:docker.host`` = ``docker_host``. ``commands`` replaces a service's command where the
-    seed's command is the team's image's own (``npx prisma ...``, ``python -m bot``)."""
+                commands: Optional[dict[str, list[str]]] = None, app_image: str = APP_IMAGE,
+                engine: str = "podman") -> dict[str, Any]:
+    """The example's stack config with the local test images, free host ports on ``bind_address``,
+    ``berth:docker.host`` = ``docker_host`` and ``berth:docker.engine`` = ``engine`` (what serves that
+    API: Podman, or Docker Engine). ``commands`` replaces a service's command where the seed's
+    command is the team's image's own (``npx prisma ...``, ``python -m bot``)."""
     return seed_config_from(example_config(example, stack), example, stack, docker_host=docker_host,
-                            bind_address=bind_address, commands=commands, app_image=app_image)
+                            bind_address=bind_address, commands=commands, app_image=app_image, engine=engine)
 
 
 def seed_config_from(raw: dict[str, Any], example: str, stack: str, *, docker_host: str,
                      bind_address: str = "127.0.0.1", commands: Optional[dict[str, list[str]]] = None,
-                     app_image: str = APP_IMAGE) -> dict[str, Any]:
+                     app_image: str = APP_IMAGE, engine: str = "podman") -> dict[str, Any]:
     """``seed_config`` of a stack config already read (and changed by the test, e.g. a CI variant)."""
     cfg = copy.deepcopy(raw)
     if cfg.get("berth:target") != "docker":
         raise ValueError(f"{example}/{stack}: not a Docker stack")
     cfg.setdefault("berth:docker", {})["host"] = docker_host
+    cfg["berth:docker"]["engine"] = engine
     for name, db in (cfg.get("berth:databases") or {}).items():
         db["image"] = IMAGES[db.get("engine", "postgres")]
     for cache in (cfg.get("berth:caches") or {}).values():
@@ -116,9 +119,24 @@ def seed_config_from(raw: dict[str, Any], example: str, stack: str, *, docker_ho
     return cfg
 
 
-def docker_host_or_fail() -> str:
+#: The Docker APIs the tests deploy to (``berth:docker.engine`` → where CI serves it).
+ENGINES = ("podman", "docker")
+
+
+def docker_host_or_fail(engine: str = "podman") -> str:
+    """The API of ``engine``: Podman's (``DOCKER_HOST``) or Docker Engine's (``BERTH_DOCKERD_HOST``),
+    or a failure that says what starts it."""
     import pytest
 
+    if engine == "docker":
+        host = os.environ.get("BERTH_DOCKERD_HOST")
+        if not host:
+            pytest.fail(
+                "BERTH_DOCKERD_HOST is not set: start Docker Engine first (after the test images are built):\n"
+                "  bash .ci/dockerd.sh install && eval \"$(bash .ci/dockerd.sh start)\" && export BERTH_DOCKERD_HOST\n"
+                "  bash .ci/dockerd.sh load $(podman images --format '{{.Repository}}:{{.Tag}}' | grep ^localhost/berth-)",
+                pytrace=False)
+        return host
     host = os.environ.get("DOCKER_HOST")
     if not host:
         pytest.fail(
@@ -126,6 +144,14 @@ def docker_host_or_fail() -> str:
             "  bash .ci/podman.sh install && eval \"$(bash .ci/podman.sh start)\" && export DOCKER_HOST\n"
             "  bash .ci/podman.sh healthd start && bash tests/images/build.sh", pytrace=False)
     return host
+
+
+def module_engine(request: Any) -> str:
+    """The engine a test module deploys to: its ``ENGINE`` (the Docker Engine variants of the seed
+    modules import the Podman module's tests and fixtures and set ``ENGINE = "docker"``)."""
+    engine = getattr(request.module, "ENGINE", "podman")
+    assert engine in ENGINES, engine
+    return engine
 
 
 def docker_client(host: str):
@@ -212,6 +238,14 @@ class Deployment:
             elif c.attrs["Config"].get("Healthcheck") and health != "healthy":
                 problems.append(f"{c.name}: health {health}")
         return problems
+
+    def no_changes_after_up_and_refresh(self) -> None:
+        """``preview --expect-no-changes`` right after ``up``, then ``refresh`` (which writes what the
+        engine reads back into the state) and the same preview again: a field the engine reads back
+        unlike what was declared would show here as a diff, or a replacement, on the next ``up``."""
+        self.timed("pulumi preview --expect-no-changes", self.pulumi.expect_no_changes)
+        self.timed("pulumi refresh", self.pulumi.refresh)
+        self.timed("pulumi preview --expect-no-changes (after refresh)", self.pulumi.expect_no_changes)
 
     def url(self, path: str) -> str:
         proxy = self.config["berth:proxy"]
