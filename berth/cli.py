@@ -4,6 +4,7 @@
     berth render -s dev --project-dir examples/wishlins
     berth preview-comment --stack prod=preview.json:events.ndjson   # the PR comment
     berth policy-pack                                  # where the installed policy pack is
+    berth package                                      # where the component package is (for YAML programs)
     berth --version
 
 Exit codes: 0 done, 2 bad stack config or bad request (the message names the config key; no
@@ -49,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
         "policy-pack",
         help="print the directory of the installed policy pack (for `pulumi preview --policy-pack`)",
     )
+    sub.add_parser(
+        "package",
+        help="print the folder of Berth's component package (for `packages:` in a YAML program's Pulumi.yaml)",
+    )
     return p
 
 
@@ -88,6 +93,18 @@ def _policy_pack() -> int:
     return 0
 
 
+def _package() -> int:
+    import importlib.util
+
+    spec = importlib.util.find_spec("berth.package")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "plugin" if spec and spec.submodule_search_locations else None
+    if folder is None or not (folder / "pulumi-resource-berth").is_file():
+        print("error: the component package is not installed with this berth", file=sys.stderr)
+        return 2
+    print(folder)
+    return 0
+
+
 def _render_and_exit(args: argparse.Namespace) -> NoReturn:
     """``berth render`` run as a command: the whole process renders once and ends.
 
@@ -124,6 +141,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _render(args)
     if args.command == "policy-pack":
         return _policy_pack()
+    if args.command == "package":
+        return _package()
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -30,14 +30,18 @@ from .targets.kubernetes import KubeContext, KubernetesTarget
 class Platform(pulumi.ComponentResource):
     """The shared ground of a stack: Docker networks, or the Kubernetes namespace and its baseline policies."""
 
-    def __init__(self, name: str, spec: StackSpec, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, spec: StackSpec, opts: Optional[pulumi.ResourceOptions] = None,
+                 prefix: Optional[str] = None):
+        """``prefix`` names what the target creates (containers, volumes, the namespace); it is the
+        resource's ``name`` unless given (a YAML program names the resource and the prefix apart)."""
         super().__init__("berth:index:Platform", name, None, opts)
+        prefix = prefix or name
         if spec.target == Target.DOCKER:
-            self.target: Any = DockerTarget(name, spec.docker.host, spec.protect, parent=self)
+            self.target: Any = DockerTarget(prefix, spec.docker.host, spec.protect, parent=self)
         else:
             ctx = KubeContext(
-                namespace=spec.kubernetes.namespace or name,
-                stack=name,
+                namespace=spec.kubernetes.namespace or prefix,
+                stack=prefix,
                 storage_class=spec.kubernetes.storage_class,
                 ingress_namespace=spec.kubernetes.ingress_namespace,
                 egress_except=tuple(spec.kubernetes.egress_except),
