@@ -245,6 +245,7 @@ def record(
 
     Raises the program's own exceptions (``ConfigError`` for bad config) unchanged.
     """
+    project_dir = Path(project_dir).absolute()  # the program is found from inside it (below)
     project, file_config = stack_config(stack, project_dir) if config is None else (_project(project_dir), {})
     cfg = secret_placeholders(config if config is not None else file_config)
 

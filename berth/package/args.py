@@ -293,8 +293,8 @@ MIRRORS: dict[type, type] = {
     ProxyArgs: ProxySpec,
 }
 
-#: Fields of a mirrored spec model that the package leaves out, and why (a test checks that every
-#: other field is served).
+#: Fields of a mirrored spec model that the package leaves out or serves in another shape (then
+#: under its own docstring), and why; a test checks that every other field is served as the spec has it.
 NOT_SERVED: dict[tuple[type, str], str] = {
     (CacheSpec, "engine"): "always redis",
     (BrokerSpec, "engine"): "always rabbitmq",

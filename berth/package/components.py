@@ -15,6 +15,7 @@ are all constructed by one provider process, in the order the references give.
 
 # No `from __future__ import annotations`: the host reads the `args` and output annotations as objects.
 import json
+import re
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import pulumi
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 
 from berth import api
 from berth.components.spec import (
+    NAMESPACE,
     BrokerSpec,
     CacheSpec,
     DatabaseSpec,
@@ -29,8 +31,10 @@ from berth.components.spec import (
     GraphDatabaseSpec,
     ProxySpec,
     ServiceSpec,
+    StackSpec,
     TlsMode,
 )
+from berth.components.spec.checks import _check_references
 
 from .args import (
     AppServiceArgs,
@@ -72,6 +76,14 @@ def resolve(value: Any) -> Optional[pulumi.Resource]:
         if len(parts) >= 4:
             return LIVE.get((parts[2].rsplit("$", 1)[-1], "::".join(parts[3:])))
     return None
+
+
+def resolve_name(platform: Optional["Platform"], name: Any) -> Optional[pulumi.Resource]:
+    """A component of ``platform`` by its name (after a route's reference became the name)."""
+    if platform is None or not isinstance(name, str):
+        return None
+    return next((c for c in LIVE.values() if getattr(c, "_berth_platform", None) is platform
+                 and getattr(c, "_berth_name", None) == name), None)
 
 
 def _kind(component: Any) -> str:
@@ -147,6 +159,27 @@ def _spec(p: Props, model: type, keys: Iterable[str], **extra: Any) -> Any:
     return p.model(model, values)
 
 
+def _stack_checks(p: Props, platform: Optional["Platform"], section: str, spec: Any, names: set[str],
+                  **sections: Any) -> None:
+    """The checks the stack's config gets across its keys (``components/spec/checks.py``) that
+    concern this one component: ``replicas`` next to ``autoscale``, Redis ``maxmemory`` at its
+    limit, a route path twice, acme on Docker, ... References between components are resources
+    here and checked as such, so those problems are not repeated."""
+    if spec is None or platform is None:
+        return
+    key = f"{NAMESPACE}:{section}" + ("" if section == "proxy" else f".{p.name}")
+    fields: dict[str, Any] = {"databases": {}, "caches": {}, "brokers": {}, "graphs": {}, "services": {}, "proxy": None,
+                              "backups": {}, "monitoring": None, "logging": None, "secrets": {}}
+    fields.update(sections)
+    fields[section] = spec if section == "proxy" else {p.name: spec}
+    stack = StackSpec.model_construct(target=platform.kind, domain="localhost", **fields)
+    problems: list[str] = []
+    _check_references(stack, problems)
+    for text in problems:
+        if text.startswith(key) and not re.match(rf"{re.escape(key)}\.(uses|depends_on|secret_env)\b", text):
+            p.stack_problem(text, key, names)
+
+
 def _construct(p: Props, names: set[str], construct) -> None:
     """Run ``berth.api``'s constructor; its refusals (names, clients, target settings) become
     problems of this component."""
@@ -205,6 +238,8 @@ def _store_init(self: Any, kind: str, model: type, name: str, args: Mapping[str,
     clients = _clients(p)
     keys = [k for k in model.model_fields if k != "engine" or kind == "Database"]
     spec = _spec(p, model, keys)
+    section = {"Database": "databases", "Cache": "caches", "Broker": "brokers", "GraphDatabase": "graphs"}[kind]
+    _stack_checks(p, platform, section, spec, _names(model))
     p.check()
     _construct(p, _names(model) | {"clients", "platform"},
                lambda: base.__init__(self, name, spec, platform, clients=clients, opts=opts))
@@ -317,8 +352,9 @@ class AppService(api.AppService):
             if checked is not None:
                 secret_env[var] = checked
         spec = _spec(p, ServiceSpec, _SERVICE_KEYS, secret_env=secret_env, uses=uses, depends_on=after)
-        p.check()
         names = _names(ServiceSpec) | set(AppServiceArgs.__annotations__)
+        _stack_checks(p, platform, "services", spec, names)
+        p.check()
         _construct(p, names, lambda: super(AppService, self).__init__(
             name, spec, platform, secrets=secrets, clients=clients, opts=opts))
         self._berth_name, self._berth_platform = name, platform
@@ -384,8 +420,12 @@ class Proxy(api.Proxy):
             values["resolver"] = None  # resolve once at start (YAML cannot give a null property)
         domain = p.plain(["domain"]).get("domain") or "localhost"
         spec = p.model(ProxySpec, {**values, "routes": spec_routes, "tls": tls})
-        p.check()
         names = _names(ProxySpec) | set(ProxyArgs.__annotations__)
+        routed = {r["service"]: s.spec for r in spec_routes if isinstance(s := resolve_name(platform, r["service"]),
+                                                                                AppService)}
+        _stack_checks(p, platform, "proxy", spec, names, services=routed,
+                      secrets={"tls-cert": "", "tls-key": ""})  # the values themselves are checked above
+        p.check()
         _construct(p, names, lambda: super(Proxy, self).__init__(
             name, spec, platform, domain=domain, secrets=secrets, opts=opts))
         self._berth_name, self._berth_platform = name, platform

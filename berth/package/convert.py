@@ -177,8 +177,8 @@ class Props:
             for err in exc.errors():
                 parts = _loc_path(model, tuple(err["loc"]), prefix)
                 value = _MISSING if err["type"] == "missing" else err.get("input")
-                if err["type"] in ("model_type", "dict_type") and isinstance(value, Mapping):
-                    value = None  # a whole object: the nested problems say what is wrong
+                if isinstance(value, Mapping):
+                    value = None  # a whole object: the message says which of its properties is wrong
                 msg = words(err["msg"].removeprefix("Value error, "), names)
                 fix = _FIXES.get(err["type"], "")
                 reason = msg + (f"; {fix}" if fix and fix not in msg else "")
@@ -192,7 +192,22 @@ class Props:
     def refused(self, exc: Exception, names: Iterable[str]) -> PropertyError:
         """A check of ``berth.api`` (names, clients, target settings) as a problem of this component,
         in the schema's names."""
-        text = str(exc)
-        for prefix in (f"{self.kind.split(':')[-1].lower()} {self.name!r}: ",):
-            text = text.removeprefix(prefix)
-        return PropertyError(self.kind, self.name, [*self.problems, ("", "", words(text, names))])
+        names = set(names)
+        text = re.sub(rf"^[a-z ]+ {re.escape(repr(self.name))}: ", "", str(exc))
+        m = re.match(r"^([a-z_]+)(?: = (.*?))?: (.*)$", text, re.S)
+        if m and m.group(1) in names:  # one property's problem: `run_as_root: set for target kubernetes, ...`
+            problem = (camel_case(m.group(1)), m.group(2) or "", words(m.group(3), names))
+        else:
+            problem = ("", "", words(text, names))
+        return PropertyError(self.kind, self.name, [*self.problems, problem])
+
+    def stack_problem(self, text: str, key: str, names: Iterable[str]) -> None:
+        """A problem the stack's checks report for ``berth:<section>.<name>`` (``key``), as this
+        component's: ``berth:services.api.replicas = 2: autoscale ...`` → ``replicas``, ``2``, ``autoscale ...``."""
+        rest = text[len(key):] if text.startswith(key) else text
+        m = re.match(r"^\.?([\w.\[\]]*)(?: = (.*?))?: (.*)$", rest, re.S)
+        if not m:
+            self.problems.append(("", "", words(rest, names)))
+            return
+        path = ".".join(camel_case(x) if not x.endswith("]") else x for x in m.group(1).split(".")) if m.group(1) else ""
+        self.problems.append((path, m.group(2) or "", words(m.group(3), names)))
