@@ -310,3 +310,11 @@ def test_the_example_names_the_package_through_a_link():
     link = EXAMPLE / "berth-package"
     assert link.is_symlink() and link.resolve() == PLUGIN_DIR
     assert example()["packages"] == {"berth": "./berth-package"}
+
+
+def test_the_readme_shows_the_example_program():
+    """The README's "Use Berth from YAML" program is examples/yaml-shop/Pulumi.yaml, verbatim."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Use Berth from YAML (and other Pulumi languages)", 1)[1].split("\n## ", 1)[0]
+    block = section.split("<!-- readme-test: file yaml/Pulumi.yaml -->\n```yaml\n", 1)[1].split("```\n", 1)[0]
+    assert block == (EXAMPLE / "Pulumi.yaml").read_text()
