@@ -77,6 +77,9 @@ class Platform(_stack.Platform):
     must use different names. ``environment="prod"`` protects and retains data volumes, PVCs,
     StatefulSets and the namespace (as ``berth:environment: prod``).
 
+    ``prefix``, when given, names what the target creates instead of ``name`` (which stays the
+    resource's name): Berth's component package takes it from a YAML program's ``name`` property.
+
     Docker only: ``docker_host`` (``ssh://deploy@host``; default: the local engine, ``DOCKER_HOST``).
     Kubernetes only: ``namespace`` (default: ``name``), ``kubernetes_context`` (default: the current
     kubeconfig context), ``storage_class`` and ``ingress_namespace`` (allowed in for the ``Proxy``).
@@ -99,8 +102,10 @@ class Platform(_stack.Platform):
         storage_class: Optional[str] = None,
         ingress_namespace: str = "ingress-nginx",
         opts: Optional[pulumi.ResourceOptions] = None,
+        prefix: Optional[str] = None,
     ):
         kind = Target(target)
+        resource_name, name = name, prefix or name
         wrong = {"namespace": namespace, "kubernetes_context": kubernetes_context, "storage_class": storage_class}
         if kind == Target.DOCKER:
             given = [k for k, v in wrong.items() if v is not None]
@@ -119,7 +124,7 @@ class Platform(_stack.Platform):
             kubernetes=KubernetesSpec(namespace=namespace, context=kubernetes_context, storage_class=storage_class,
                                       ingress_namespace=ingress_namespace),
         )
-        super().__init__(name, spec, opts)
+        super().__init__(resource_name, spec, opts, prefix=name)
         self.spec = spec
         self.prefix = name
         self.kind = kind

@@ -7,6 +7,7 @@
     berth status -s prod                               # is every workload of the stack running?
     berth policy-pack                                  # where the installed policy pack is
     berth recover -s dev                               # after a killed `pulumi up` (then `pulumi up`)
+    berth package                                      # where the component package is (for YAML programs)
     berth --version
 
 Exit codes: 0 done (status: every workload fine), 1 status: a workload is not fine, 2 bad stack config or bad request (the message names the config key; no
@@ -77,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
         "policy-pack",
         help="print the directory of the installed policy pack (for `pulumi preview --policy-pack`)",
     )
+    sub.add_parser(
+        "package",
+        help="print the folder of Berth's component package (for `packages:` in a YAML program's Pulumi.yaml)",
+    )
     return p
 
 
@@ -134,6 +139,18 @@ def _policy_pack() -> int:
     return 0
 
 
+def _package() -> int:
+    import importlib.util
+
+    spec = importlib.util.find_spec("berth.package")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "plugin" if spec and spec.submodule_search_locations else None
+    if folder is None or not (folder / "pulumi-resource-berth").is_file():
+        print("error: the component package is not installed with this berth", file=sys.stderr)
+        return 2
+    print(folder)
+    return 0
+
+
 def _render_and_exit(args: argparse.Namespace) -> NoReturn:
     """``berth render`` run as a command: the whole process renders once and ends.
 
@@ -180,6 +197,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _status(args)
     if args.command == "policy-pack":
         return _policy_pack()
+    if args.command == "package":
+        return _package()
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -245,6 +245,7 @@ def record(
 
     Raises the program's own exceptions (``ConfigError`` for bad config) unchanged.
     """
+    project_dir = Path(project_dir).absolute()  # the program is found from inside it (below)
     project, file_config = stack_config(stack, project_dir) if config is None else (_project(project_dir), {})
     cfg = secret_placeholders(config if config is not None else file_config)
 
@@ -264,7 +265,7 @@ def record(
         # As pulumi.runtime.test does: no failure of an earlier recording is carried into this one.
         SETTINGS.rpc_manager.clear()
         SETTINGS.outputs.clear()
-        entry = program if program is not None else _project_program(project_dir)
+        entry = program if program is not None else _project_program(project_dir, stack)
         _sync_await(run_pulumi_func(entry))
         from pulumi.runtime.settings import get_root_resource
 
@@ -292,9 +293,15 @@ def record(
             gc.enable()
 
 
-def _project_program(project_dir: Path) -> Callable[[], None]:
-    """The project's ``__main__.py`` as a function (what the language host runs), or Berth's own
-    program when the project has none."""
+def _project_program(project_dir: Path, stack: str = "dev") -> Callable[[], None]:
+    """The project's ``__main__.py`` as a function (what the language host runs), a YAML program's
+    Berth resources, or Berth's own program when the project has none."""
+    from berth.package.yaml_program import is_yaml
+
+    if is_yaml(project_dir):  # a YAML program using Berth's component package (berth/package/yaml_program.py)
+        from berth.package.yaml_program import program
+
+        return program(project_dir, stack)
     main = project_dir / "__main__.py"
     if not main.exists():
         # Only for a project without a program of its own (see stack_config on why it is imported here).

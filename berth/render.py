@@ -353,6 +353,12 @@ def record_redacted(stack: str, project_dir: Path = ROOT, config: Optional[dict[
     return rec
 
 
+def _is_yaml(project_dir: Path) -> bool:
+    from berth.package.yaml_program import is_yaml
+
+    return is_yaml(project_dir)
+
+
 def render(
     stack: str,
     out_dir: Path,
@@ -367,6 +373,8 @@ def render(
     project_dir = Path(project_dir)
     if not (project_dir / "Pulumi.yaml").exists():
         raise RenderError(f"no Pulumi.yaml in {project_dir}: pass the project directory with --project-dir")
+    if config is None and not (project_dir / f"Pulumi.{stack}.yaml").exists() and _is_yaml(project_dir):
+        config = {}  # a YAML program declares its config with defaults; a stack may have no file yet
     if config is None and not (project_dir / f"Pulumi.{stack}.yaml").exists():
         have = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
         raise RenderError(f"no stack config Pulumi.{stack}.yaml in {project_dir} (stacks there: {', '.join(have) or 'none'})")

@@ -34,11 +34,15 @@ class Platform(pulumi.ComponentResource):
     Before anything is declared, what the target already has under the stack's names is read: names
     another stack owns are refused (``live.py``), at preview as at up."""
 
-    def __init__(self, name: str, spec: StackSpec, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, spec: StackSpec, opts: Optional[pulumi.ResourceOptions] = None,
+                 prefix: Optional[str] = None):
+        """``prefix`` names what the target creates (containers, volumes, the namespace); it is the
+        resource's ``name`` unless given (a YAML program names the resource and the prefix apart)."""
+        prefix = prefix or name
         owner = stack_owner()
-        ctx = kube_context(spec, name, owner) if spec.target == Target.KUBERNETES else None
+        ctx = kube_context(spec, prefix, owner) if spec.target == Target.KUBERNETES else None
         problems, warnings = check_ownership(
-            spec.target.value, prefix=name, owner=owner, name_set=spec.name is not None,
+            spec.target.value, prefix=prefix, owner=owner, name_set=spec.name is not None,
             docker_host=spec.docker.host, context=spec.kubernetes.context,
             namespace=ctx.namespace if ctx else None, namespace_set=spec.kubernetes.namespace is not None)
         if problems:
@@ -47,7 +51,8 @@ class Platform(pulumi.ComponentResource):
             pulumi.log.warn(w)
         super().__init__("berth:index:Platform", name, None, opts)
         if ctx is None:
-            self.target: Any = DockerTarget(name, spec.docker.host, spec.protect, parent=self, owner=owner, engine=spec.docker.engine)
+            self.target: Any = DockerTarget(prefix, spec.docker.host, spec.protect, parent=self, owner=owner,
+                                            engine=spec.docker.engine)
         else:
             self.target = KubernetesTarget(ctx, spec.kubernetes.context, spec.protect, parent=self)
         self.register_outputs({})

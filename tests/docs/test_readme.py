@@ -18,6 +18,8 @@ The projects live in a temporary directory outside the repository:
   Its first block creates ``.venv`` and installs Berth and its pinned dependencies (from pip's cache).
 * ``program``: the typed-API program of "Use Berth from your own program" as ``__main__.py`` of a
   project with shop's ``Pulumi.yaml`` and ``.venv``.
+* ``yaml``: the YAML program of "Use Berth from YAML (and other Pulumi languages)", with shop's
+  ``.venv``: its block links the installed component package and renders the program.
 
 The run blocks run once per session, in README order. The path form ``berth @ file:///...`` that
 the README gives in prose is installed as well (into a second virtualenv, without dependencies).
@@ -47,7 +49,7 @@ from berth.record import ROOT, Recording, record, stack_config
 
 README = ROOT / "README.md"
 SHELLS = {"bash", "sh", "shell", "console"}
-PROJECTS = {"shop", "program"}
+PROJECTS = {"shop", "program", "yaml"}
 MARK = re.compile(r"^<!--\s*readme-test:\s*(.*?)\s*-->$")
 FENCE = re.compile(r"^(`{3,})([\w+-]*)\s*$")
 #: The README's commit form; the test points it at the repository it makes from this checkout.
@@ -243,6 +245,8 @@ def projects(tmp_path_factory) -> Projects:
     # The program runs in the shop project's setup: its Pulumi.yaml and its virtualenv.
     shutil.copy(dirs["shop"] / "Pulumi.yaml", dirs["program"] / "Pulumi.yaml")
     (dirs["program"] / ".venv").symlink_to(dirs["shop"] / ".venv", target_is_directory=True)
+    # The YAML project has Berth installed as shop has it.
+    (dirs["yaml"] / ".venv").symlink_to(dirs["shop"] / ".venv", target_is_directory=True)
     yield p
     print("README blocks (s): " + json.dumps({k: round(v, 1) for k, v in p.timings.items()}))
 
@@ -304,6 +308,14 @@ def test_render_wrote_the_readme_s_stacks(projects):
     assert program["database_url"].startswith("postgresql://"), program
     names = {p.name for p in (projects.dirs["program"] / "build" / "dev" / "resources").iterdir()}
     assert any(n.endswith("-container-report.json") for n in names), sorted(names)  # the raw container
+    # The YAML program, through the installed component package's link.
+    link = projects.dirs["yaml"] / "berth-package"
+    assert link.is_symlink() and (link / "pulumi-resource-berth").is_file(), link
+    assert link.resolve().is_relative_to((projects.dirs["shop"] / ".venv").resolve()), link.resolve()
+    yaml_dev = json.loads((projects.dirs["yaml"] / "build" / "dev" / "outputs.json").read_text())
+    assert yaml_dev["url"] == "https://localhost/" and yaml_dev["databaseUrl"].startswith("postgresql://"), yaml_dev
+    yaml_names = {p.name for p in (projects.dirs["yaml"] / "build" / "dev" / "resources").iterdir()}
+    assert any(n.endswith("-container-proxy.json") for n in yaml_names), sorted(yaml_names)
 
 
 def test_the_readme_s_stacks_pass_the_policy_pack(projects):
