@@ -192,6 +192,7 @@ class AppServiceArgs(TypedDict):
     entrypoint: NotRequired[list[str]]
     port: NotRequired[int]
     replicas: NotRequired[int]
+    singleton: NotRequired[bool]
     autoscale: NotRequired[AutoscaleArgs]
     env: NotRequired[dict[str, str]]
     secret_env: NotRequired[dict[str, pulumi.Input[str]]]

@@ -312,14 +312,19 @@ def test_one_shot_docker_containers_leave_no_anonymous_volumes_behind():
 def test_kubernetes_readiness_starts_at_once_and_liveness_waits_out_the_start_period():
     """Every await (StatefulSet ready, rollout, the Job after the database, the apps after the Job) ends
     at a readiness probe: it runs from the start and often, and gives up no sooner than before.
-    Liveness keeps the start period as its initial delay (nothing is restarted while it starts)."""
-    from berth.components.targets.kubernetes import READINESS_PERIOD, probe
+    The start period goes to the startup probe (nothing is restarted while it starts)."""
+    from berth.components.ir import Port, Role, Workload
+    from berth.components.targets.kubernetes import READINESS_PERIOD, container_probes
 
     p = Probe(command=("CMD", "pg_isready"), interval=10, timeout=5, retries=10, start_period=30)
-    ready, live = probe(p, readiness=True), probe(p)
-    assert ready["initialDelaySeconds"] == 0 and ready["periodSeconds"] == READINESS_PERIOD <= 5
+    w = Workload(name="db", role=Role.DATABASE, image="postgres:16", ports=(Port("postgres", 5432),), health=p)
+    probes = container_probes(w)
+    ready, live, start = probes["readinessProbe"], probes["livenessProbe"], probes["startupProbe"]
+    assert "initialDelaySeconds" not in ready and ready["periodSeconds"] == READINESS_PERIOD <= 5
     assert ready["periodSeconds"] * ready["failureThreshold"] >= p.interval * p.retries
-    assert live["initialDelaySeconds"] == 30 and live["periodSeconds"] == 10 and live["failureThreshold"] == 10
-    assert ready["exec"] == live["exec"] == {"command": ["pg_isready"]}
-    fast = probe(Probe(path="/health", port=8000, interval=1, retries=3), readiness=True)
+    assert ready["exec"] == {"command": ["pg_isready"]}
+    assert "initialDelaySeconds" not in live and live["periodSeconds"] == 10
+    assert start["periodSeconds"] * start["failureThreshold"] >= p.start_period + p.interval * p.retries
+    fast = container_probes(Workload(name="api", role=Role.APP, image="app", ports=(Port("http", 8000),),
+                                     health=Probe(path="/health", port=8000, interval=1, retries=3)))["readinessProbe"]
     assert fast["periodSeconds"] == 1 and fast["failureThreshold"] == 3
