@@ -10,22 +10,27 @@ The project is a user's (``Pulumi.yaml``, ``import berth; berth.main()``) with t
 (the test image's nginx 1.22 lacks ``resolve``) are changed (``tests/real/stacks/realdev.py``).
 
 Scenarios, in file order, on one deployment:
-a `pulumi up` → every container healthy; HTTPS → app → Postgres + Redis; redirect; rate limit; worker
+a `pulumi up` → every container healthy; HTTPS → app → Postgres + Redis; redirect; rate limit; worker;
+  each client logs in as its own role, which can do only what it needs (the app's cannot create roles,
+  reach another database or run programs); no secret in the inspect output of a container that has
+  exited, every generated file read back, the TLS key nginx's alone
 b `pulumi preview --expect-no-changes` right after up and after `pulumi refresh` (Podman reads some
   fields back unlike what was declared; Berth ignores them after creation)
 c an app image tag + one env value → only the app containers (and the proxy that routes to them) are
   replaced; the plain env change is visible in the diff, the secret values are not
 d a Postgres image tag bump → the database container is replaced, its volume and rows are kept
-e a backup, then the database lost and restored into a fresh one through `restore_from`
+e a backup (as the backup role), then the database lost and restored into a fresh one through
+  `restore_from` (as the owner); the restore job's secrets gone once it ran
 f Prometheus scrapes app, exporters and Pushgateway; the Grafana stand-in has its provisioning
 g `pulumi destroy` leaves nothing of dev; a prod-like stack: destroy stops at the protected volumes,
-  and after unprotect keeps exactly them
+  after unprotect keeps exactly them, and a redeploy onto them (new passwords) reads the old rows
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 import sys
 import time
@@ -200,6 +205,58 @@ def psql(env: Env, sql: str) -> str:
                                         "-tAc", sql]).strip()
 
 
+def psql_as(env: Env, url: str, sql: str, container: Optional[str] = None) -> tuple[int, str]:
+    """SQL over TCP with a client's own URL (its role and password), from inside the db container;
+    the password goes through the exec's environment, which `docker inspect` does not keep."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    code, out = env.client.containers.get(container or f"{PREFIX}-db").exec_run(
+        ["psql", "-X", "-At", "-h", "127.0.0.1", "-U", u.username, "-d", u.path.lstrip("/"), "-c", sql],
+        environment={"PGPASSWORD": u.password})
+    return code, out.decode(errors="replace").strip()
+
+
+def env_of(env: Env, container: str) -> dict[str, str]:
+    return dict(e.split("=", 1) for e in env.client.containers.get(container).attrs["Config"]["Env"])
+
+
+def stack_secrets(p: Pulumi) -> dict[str, str]:
+    """Every secret the stack generated, from its state: the passwords and the TLS key (as a line of
+    its PEM body, which is how it would show inside JSON-escaped inspect output)."""
+    out: dict[str, str] = {}
+    for r in p.resources():
+        name, o = r["urn"].rsplit("::", 1)[-1], r.get("outputs") or {}
+        value = o.get("result") if r["type"] == "random:index/randomPassword:RandomPassword" else \
+            o.get("privateKeyPem") if r["type"] == "tls:index/privateKey:PrivateKey" else None
+        if isinstance(value, dict) and "plaintext" in value:
+            value = json.loads(value["plaintext"])
+        if isinstance(value, str) and value:
+            out[name] = value.splitlines()[1] if value.startswith("-----BEGIN") else value
+    return out
+
+
+def volume_files(env: Env, volumes: list[str]) -> dict[str, tuple[int, int, bytes]]:
+    """``volume/path`` → (mode, uid, content) of every file in these volumes, read through a container
+    that only mounts them (created, never started; removed after)."""
+    import io
+    import tarfile
+
+    probe = env.client.containers.create(
+        realdev.IMAGES["postgres"], command=["true"], name=f"berth-t-probe-{uuid.uuid4().hex[:8]}",
+        volumes={v: {"bind": f"/probe/{v}", "mode": "ro"} for v in volumes}, network_mode="none")
+    try:
+        stream, _ = probe.get_archive("/probe")
+        out = {}
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            for m in tar.getmembers():
+                if m.isfile():
+                    out[m.name.removeprefix("probe/")] = (m.mode & 0o7777, m.uid, tar.extractfile(m).read())
+        return out
+    finally:
+        probe.remove(force=True)
+
+
 def redis_get(env: Env, key: str) -> str:
     # The password from the container's own environment, through REDISCLI_AUTH (no command line).
     return exec_in(env, f"{PREFIX}-redis", ["sh", "-c", f'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli GET {key}']).strip()
@@ -317,6 +374,97 @@ def test_a_worker_runs_jobs(env):
     raise AssertionError(f"job {job['id']} not done by a worker in 60s")
 
 
+def test_a_each_client_logs_in_as_its_own_role_with_only_what_it_needs(env):
+    db = env.config["berth:databases"]["db"]
+    owner, name = db["user"], db["database"]
+    # Who logs in as whom: the services as the owner role, the exporter and the dumps as their own.
+    app_url = env_of(env, f"{PREFIX}-api")["DATABASE_URL"]
+    monitor_url = env_of(env, f"{PREFIX}-db-exporter")["DATA_SOURCE_NAME"].split("?")[0]
+    backup = env_of(env, f"{PREFIX}-db-backup")
+    backup_url = f"postgresql://{backup['DB_USER']}:{backup['DB_PASSWORD']}@db:5432/{name}"
+    assert app_url.startswith(f"postgresql://{owner}:") and monitor_url.startswith("postgresql://berth_monitor:")
+    assert backup["DB_USER"] == "berth_backup"
+    roles = psql(env, "SELECT string_agg(rolname || ' super=' || rolsuper || ' createrole=' || rolcreaterole || "
+                      "' createdb=' || rolcreatedb || ' replication=' || rolreplication, '; ' ORDER BY rolname) "
+                      f"FROM pg_roles WHERE rolname IN ('{owner}', 'postgres', 'berth_monitor', 'berth_backup')")
+    assert roles == ("berth_backup super=false createrole=false createdb=false replication=false; "
+                     "berth_monitor super=false createrole=false createdb=false replication=false; "
+                     f"{owner} super=false createrole=false createdb=false replication=false; "
+                     "postgres super=true createrole=true createdb=true replication=true"), roles
+    assert psql(env, "SELECT pg_has_role('berth_monitor', 'pg_monitor', 'MEMBER') AND "
+                     "pg_has_role('berth_backup', 'pg_read_all_data', 'MEMBER')") == "t"
+    assert psql(env, f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{name}'") == owner
+    assert psql(env, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'items'") == owner
+
+    # The app's role: its own data, nothing else.
+    assert psql_as(env, app_url, "SELECT count(*) > 0 FROM items") == (0, "t")
+    refused = {
+        "CREATE ROLE intruder LOGIN SUPERUSER": "permission denied to create role",
+        "COPY (SELECT 1) TO PROGRAM 'id'": "pg_execute_server_program",
+        "SELECT rolpassword FROM pg_authid": "permission denied for table pg_authid",
+        "CREATE DATABASE other": "permission denied to create database",
+        "ALTER SYSTEM SET log_statement = 'all'": "permission denied",
+    }
+    for sql, why in refused.items():
+        code, out = psql_as(env, app_url, sql)
+        assert code != 0 and why in out, (sql, out)
+    for other in ("postgres", "template1"):  # the other databases on its server
+        code, out = psql_as(env, app_url.rsplit("/", 1)[0] + f"/{other}", "SELECT 1")
+        assert code != 0 and f'permission denied for database "{other}"' in out, out
+    # The exporter reads statistics, not data; the dumps read data, and change nothing.
+    code, out = psql_as(env, monitor_url, "SELECT count(*) FROM items")
+    assert code != 0 and "permission denied for table items" in out, out
+    assert psql_as(env, monitor_url, "SELECT count(*) > 0 FROM pg_stat_activity WHERE usename IS NOT NULL") == (0, "t")
+    assert psql_as(env, backup_url, "SELECT count(*) > 0 FROM items") == (0, "t")
+    code, out = psql_as(env, backup_url, "DELETE FROM items")
+    assert code != 0 and "permission denied for table items" in out, out
+    # The superuser only over the database container's own socket, never over the network.
+    admin = env_of(env, f"{PREFIX}-db")["POSTGRES_PASSWORD"]
+    code, out = psql_as(env, f"postgresql://postgres:{admin}@db:5432/{name}", "SELECT 1")
+    assert code != 0 and "pg_hba.conf rejects connection" in out, out
+
+
+def test_a_no_secret_in_an_exited_container_and_the_tls_key_is_nginxs_alone(env):
+    """`docker inspect` shows a container's environment, command and labels to anyone who may use the
+    Docker API, for as long as the container exists: a container that has exited (the files writers,
+    one-shot jobs) keeps none of the stack's secrets there. Running containers get theirs in their
+    environment (README: Secure by default). Every generated file is read back from its volume: a file
+    holding a secret is the TLS key, mode 0400, owned by nginx's user, and only nginx reads it."""
+    secrets = stack_secrets(env.pulumi)
+    assert {"db-password", "db-admin-password", "db-monitor-password", "db-backup-password",
+            "redis-password", "grafana-admin-password", "proxy-tls-key"} <= set(secrets), sorted(secrets)
+    containers = env.client.containers.list(all=True, filters={"label": f"berth.stack={PREFIX}"})
+    exited, leaks = [], []
+    for c in containers:
+        cfg = c.attrs["Config"]
+        shown = {"labels": json.dumps(cfg.get("Labels")), "command": json.dumps([cfg.get("Entrypoint"), cfg.get("Cmd")]),
+                 "env": json.dumps(cfg.get("Env"))}
+        if c.status != "running":
+            exited.append(c.name)
+        else:
+            shown.pop("env")
+        leaks += [f"{c.name}: {what} holds {secret}" for what, text in shown.items()
+                  for secret, value in secrets.items() if value in text]
+    assert not leaks, leaks
+    assert len(exited) >= 5 and f"{PROXY_CONTAINER}-files" in exited, exited  # the files writers
+    env.facts.setdefault("timings", {})["containers inspected"] = len(containers)
+
+    volumes = [v.name for v in env.client.volumes.list(filters={"label": "berth.config=true"})
+               if v.name.startswith(f"{PREFIX}-")]
+    files = volume_files(env, volumes)
+    holding = {path: (mode, uid) for path, (mode, uid, content) in files.items()
+               if any(value.encode() in content for value in secrets.values())}
+    assert holding == {f"{PREFIX}-proxy-files-etc-nginx-certs/tls.key": (0o400, 101)}, holding
+    writable = {path: oct(mode) for path, (mode, _uid, _c) in files.items() if mode & 0o022}
+    assert not writable and len(files) >= 10, (writable, sorted(files))
+    proxy = env.client.containers.get(PROXY_CONTAINER)
+    assert exec_in(env, PROXY_CONTAINER, ["stat", "-c", "%a %u %g", "/etc/nginx/certs/tls.key"]).strip() == "400 101 101"
+    assert "Uid:\t101\t101" in exec_in(env, PROXY_CONTAINER, ["cat", "/proc/1/status"])  # nginx itself
+    code, out = proxy.exec_run(["cat", "/etc/nginx/certs/tls.key"], user="10001:10001")
+    assert code != 0 and b"Permission denied" in out, out
+    log(f"[a] inspected {len(containers)} containers ({len(exited)} exited) and {len(files)} generated files")
+
+
 # ---------------------------------------------------------------- b: the provider's read-back diffs nothing
 
 
@@ -428,7 +576,8 @@ def test_e_backup_retention_and_restore_into_fresh_database(env):
     exec_in(env, backup, ["sh", "-c", f"mkdir -p /backups/{name} && for d in 01 02 03 04 05 06 07 08 09 10; do "
                                       f"f=/backups/{name}/{db_name}-202601${{d}}T020000Z.dump; echo old > $f; "
                                       f"touch -d 2026-01-$d $f; done"])
-    exec_in(env, backup, ["bash", "/berth/backup.sh", name, str(keep)])
+    out = exec_in(env, backup, ["bash", "/berth/backup.sh", name, str(keep)])  # as berth_backup (its env)
+    assert "backup written:" in out and env_of(env, backup)["DB_USER"] == "berth_backup", out
     files = exec_in(env, backup, ["sh", "-c", f"ls -1t /backups/{name}/"]).split()
     assert len(files) == keep, files
     newest = files[0]
@@ -446,6 +595,19 @@ def test_e_backup_retention_and_restore_into_fresh_database(env):
     assert result["StatusCode"] == 0, restore.logs().decode(errors="replace")
     item = env.facts["item"]
     assert psql(env, f"SELECT value FROM items WHERE id = {int(item['id'])}") == item["value"]
+    # It restored as the database's owner, which owns what it recreated; its secrets, uploaded into a
+    # volume of its own, were read and deleted before it ran: nothing of them stays.
+    owner = env.config["berth:databases"]["db"]["user"]
+    assert env_of(env, f"{PREFIX}-db-restore")["DB_USER"] == owner
+    assert psql(env, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'items'") == owner
+    restore.reload()
+    assert not [e for e in restore.attrs["Config"]["Env"] if e.startswith("DB_PASSWORD=")]
+    assert restore.labels["berth.secret-file-envs"] == "DB_PASSWORD"
+    assert volume_files(env, [f"{PREFIX}-db-restore-files-berth-secrets"]) == {}
+    # The app writes to the restored database, whose roles its first start made anew.
+    wait_http(env.url("/health"))
+    again = http_json("POST", env.url("/api/items"), {"value": "after-restore"})
+    assert http_json("GET", env.url(f"/api/items/{again['id']}"))["value"] == "after-restore"
 
 
 # ---------------------------------------------------------------- f: monitoring
@@ -453,6 +615,13 @@ def test_e_backup_retention_and_restore_into_fresh_database(env):
 
 def _json_in(env: Env, container: str, url: str) -> Any:
     return json.loads(exec_in(env, container, ["wget", "-q", "-O", "-", url]))
+
+
+def test_f_the_postgres_exporter_reads_the_database_as_its_own_role(env):
+    """The target being up says only that the exporter answers; pg_up says it logged in."""
+    metrics = exec_in(env, f"{PREFIX}-prometheus", ["wget", "-q", "-O", "-", "http://db-exporter:9187/metrics"])
+    assert re.search(r"^pg_up 1$", metrics, re.M), [l for l in metrics.splitlines() if l.startswith("pg_up")]
+    assert "pg_stat_database_xact_commit" in metrics
 
 
 def test_f_prometheus_scrapes_app_exporters_and_pushgateway(env):
@@ -504,19 +673,41 @@ def test_g_prod_like_destroy_stops_at_and_then_keeps_protected_volumes(env, tmp_
     write_stack_config(project, "prodlike", cfg)
     p = Pulumi(project, "prodlike", tmp_path / "state", log=log)
     p.init()
+    https = f"https://127.0.0.1:{cfg['berth:proxy']['https_port']}"
     try:
         timed(env, "pulumi up (prod-like)", p.up)
+        wait_http(f"{https}/health")
+        kept = http_json("POST", f"{https}/api/items", {"value": "written-before-the-destroy"})
         protected = sorted(r["outputs"]["name"] for r in p.resources()
                            if r["type"] == "docker:index/volume:Volume" and r.get("protect"))
         assert protected, "a prod stack protects its data volumes"
         refused = p.destroy(check=False)
         assert refused.returncode != 0 and "protected" in refused.output, refused
+        before = stack_secrets(p)
         p.run("state", "unprotect", "--all", "--yes")
         timed(env, "pulumi destroy (prod-like, after unprotect)", p.destroy)
         left = stack_leftovers(env.client, PROD_NAME)
         assert left["containers"] == [] and left["networks"] == [], left
         assert sorted(left["volumes"]) == protected, left
+
+        # README "bringing a retained prod back": the same config again. Every password is new; each
+        # role's is set before the database accepts connections, and the app reads the old row.
+        timed(env, "pulumi up (prod-like, onto the retained volumes)", p.up)
+        after = stack_secrets(p)
+        assert all(after[k] != before[k] for k in ("db-password", "db-admin-password", "db-monitor-password",
+                                                    "db-backup-password")), "the redeploy generated new passwords"
+        wait_http(f"{https}/health")
+        assert http_json("GET", f"{https}/api/items/{kept['id']}")["value"] == "written-before-the-destroy"
+        metrics = exec_in(env, f"{PROD_NAME}-prometheus", ["wget", "-q", "-O", "-", "http://db-exporter:9187/metrics"])
+        assert re.search(r"^pg_up 1$", metrics, re.M)
+        assert "backup written:" in exec_in(env, f"{PROD_NAME}-db-backup", ["bash", "/berth/backup.sh", "daily", "7"])
+        code, out = env.client.containers.get(f"{PROD_NAME}-db").exec_run(
+            ["psql", "-X", "-At", "-h", "127.0.0.1", "-U", "easyflow", "-d", "easyflow", "-c", "SELECT 1"],
+            environment={"PGPASSWORD": before["db-password"]})
+        assert code != 0 and b"password authentication failed" in out, out
     finally:
+        p.run("state", "unprotect", "--all", "--yes", check=False)
+        p.destroy(check=False)
         force_cleanup(env.client, PROD_NAME)
 
 

@@ -29,7 +29,7 @@ import pytest
 
 from berth.components.backup import backup_workloads
 from berth.components.broker import broker_workloads
-from berth.components.database import database_workloads
+from berth.components.database import Credentials, database_workloads
 from berth.components.ir import Workload
 from berth.components.spec import BackupSpec, BrokerSpec, DatabaseSpec
 from berth.components.targets.docker import DockerContext, container_args, files_init_args
@@ -38,6 +38,7 @@ from tests.real.test_images_smoke import Env, exec_ok, host_port, http, http_jso
 pytestmark = pytest.mark.real_docker
 
 IMAGES = {
+    "postgres": "localhost/berth-postgres:15",
     "mongo": "localhost/berth-mongo:7",
     "backup_mongo": "localhost/berth-backup-mongo:1",
     "rabbitmq": "localhost/berth-rabbitmq:3",
@@ -46,7 +47,9 @@ IMAGES = {
 }
 LABEL = {"berth.test": "images-seed-smoke"}
 DB, DB_NAME, DB_USER = "shop-db", "shop", "shop"
-MONGO_PASSWORD = "mongo-secret-1"
+MONGO_PASSWORD = "mongo-secret-1"  # the services' user (readWrite on shop)
+MONGO_CREDENTIALS = Credentials(MONGO_PASSWORD, "root-secret-1", monitor="monitor-secret-1", backup="backup-secret-1",
+                                restore="restore-secret-1")
 BROKER, BROKER_PASSWORD = "jobs", "amqp-secret-1"
 APP_TMPFS = {"/tmp": "rw,noexec,nosuid,size=64m,mode=1777"}
 APP_SECURITY = dict(user="10001:10001", read_only=True, tmpfs=APP_TMPFS, cap_drop=["ALL"],
@@ -75,9 +78,12 @@ class SeedEnv(Env):
         c = self.client.containers.create(
             w.image, name=self.name(f"{w.name}-files"), entrypoint=args["entrypoints"], command=args["command"],
             environment=list(args["envs"]), user=args["user"], network_mode="none", read_only=args["read_only"],
-            cap_drop=args["capabilities"]["drops"], security_opt=args["security_opts"], labels=LABEL,
+            cap_drop=args["capabilities"]["drops"], cap_add=args["capabilities"].get("adds"),
+            security_opt=args["security_opts"], labels=LABEL,
             volumes={self.volume(v["volume_name"]): {"bind": v["container_path"], "mode": "rw"} for v in args["volumes"]})
         self.containers.append(c)
+        if args.get("uploads"):  # secret files, as the provider uploads them when it creates the writer
+            assert c.put_archive("/", uploads_tar(args["uploads"])), "upload failed"
         c.start()
         result = c.wait(timeout=120)
         assert result["StatusCode"] == 0, c.logs().decode(errors="replace")
@@ -128,6 +134,13 @@ class SeedEnv(Env):
             c.start()
         return c
 
+    def replace_workload(self, w: Workload, **kw):
+        """What a redeploy does to a workload: its container (and writer) replaced, its volumes kept."""
+        for c in [x for x in self.containers if x.name in (self.name(w.name), self.name(f"{w.name}-files"))]:
+            c.remove(force=True)
+            self.containers.remove(c)
+        return self.run_workload(w, **kw)
+
     def close(self):
         super().close()
         for v in self.volumes:
@@ -149,7 +162,7 @@ def uploads_tar(uploads: list[dict]) -> bytes:
         for u in uploads:
             data = u["content"].encode()
             info = tarfile.TarInfo(u["file"].lstrip("/"))
-            info.size, info.mode, info.mtime = len(data), 0o755 if u["executable"] else 0o644, int(time.time())
+            info.size, info.mode, info.mtime = len(data), int(u["permissions"], 8), int(time.time())
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
@@ -175,9 +188,9 @@ def mongo_spec(**kw) -> DatabaseSpec:
     return DatabaseSpec(engine="mongodb", database=DB_NAME, user=DB_USER, image=IMAGES["mongo"], **kw)
 
 
-def mongo_url(host: str = DB, password: str = MONGO_PASSWORD) -> str:
+def mongo_url(host: str = DB, password: str = MONGO_PASSWORD, user: str = DB_USER) -> str:
     """The shape of the Database component's connection_url for MongoDB."""
-    return f"mongodb://{DB_USER}:{password}@{host}:27017/{DB_NAME}?authSource=admin"
+    return f"mongodb://{user}:{password}@{host}:27017/{DB_NAME}?authSource=admin"
 
 
 def amqp_url(password: str = BROKER_PASSWORD) -> str:
@@ -224,7 +237,7 @@ def env(client):
 
 @pytest.fixture(scope="module")
 def mongo(env):
-    w = database_workloads(DB, mongo_spec(), MONGO_PASSWORD)[0]
+    w = database_workloads(DB, mongo_spec(), MONGO_CREDENTIALS)[0]
     c = env.run_workload(w)
     wait_healthy(c)
     return c
@@ -267,7 +280,7 @@ out["anonymous_ping"] = code_of("mongodb://{DB}:27017/", lambda c: c.admin.comma
     # 18 AuthenticationFailed, 13 Unauthorized; ping needs no login, as on MongoDB (the health check).
     assert out["wrong_password"] == 18 and out["anonymous_find"] == 13 and out["anonymous_ping"] == "accepted", out
 
-    # A restart keeps the data and the user (created on the first start only).
+    # A restart keeps the data and the users, which Berth sets again (mongo-users.js).
     mongo.restart(timeout=30)
     wait_healthy(mongo)
     out = pymongo_in(mongo, f"""
@@ -275,7 +288,47 @@ c = pymongo.MongoClient({mongo_url()!r}, serverSelectionTimeoutMS=10000)
 out["n"] = c.shop.smoke.count_documents({{"value": "hello-ferret"}})
 """)
     assert out["n"] == 1, out
-    assert mongo.logs().decode().count("Setting up database and user") == 1
+    assert mongo.logs().decode().count("berth: users set from the stack's secrets: root, shop, berth_monitor, "
+                                       "berth_backup, berth_restore") == 2
+
+
+def test_mongo_users_berth_makes_and_a_redeploy_with_new_passwords(env, mongo):
+    """The users Berth makes, each able to log in with its own password. FerretDB has no roles
+    (createUser takes only `roles: []`): what each user may do cannot be enforced by this stand-in;
+    the roles Berth asks for are listed here and in the database's log. A redeploy over the retained
+    volume (new container, new passwords) works with the new ones only."""
+    users = pymongo_in(mongo, f"""
+c = pymongo.MongoClient({mongo_url(user="root", password="root-secret-1")!r}, serverSelectionTimeoutMS=10000)
+out["users"] = sorted(u["user"] for u in c.admin.command("usersInfo")["users"])
+""")["users"]
+    assert users == ["berth_backup", "berth_monitor", "berth_restore", "root", "shop"], users
+    logs = mongo.logs().decode()
+    for line in ("root would have root@admin", "shop would have readWrite@shop",
+                 "berth_monitor would have clusterMonitor@admin, read@local", "berth_backup would have backup@admin",
+                 "berth_restore would have restore@admin"):
+        assert f"stand-in: FerretDB has no roles: {line}" in logs, line
+    print("[mongo] users Berth makes (roles printed by the stand-in, not enforced by FerretDB):\n" +
+          "\n".join(x for x in logs.splitlines() if "FerretDB has no roles" in x)[-1200:])
+
+    db = f"{DB}-again"
+    first = env.run_workload(database_workloads(db, mongo_spec(), MONGO_CREDENTIALS)[0])
+    wait_healthy(first)
+    pymongo_in(first, f"pymongo.MongoClient({mongo_url(db)!r}).shop.kept.insert_one({{'n': 1}})")
+    again = Credentials("mongo-secret-2", "root-secret-2", monitor="monitor-secret-2", backup="backup-secret-2",
+                        restore="restore-secret-2")
+    new = env.replace_workload(database_workloads(db, mongo_spec(), again)[0])
+    wait_healthy(new)
+    out = pymongo_in(new, f"""
+def login(url):
+    try:
+        return pymongo.MongoClient(url, serverSelectionTimeoutMS=10000).shop.kept.count_documents({{}})
+    except pymongo.errors.OperationFailure as e:
+        return e.code
+out["new"] = login({mongo_url(db, "mongo-secret-2")!r})
+out["old"] = login({mongo_url(db, MONGO_PASSWORD)!r})
+out["backup"] = login({mongo_url(db, "backup-secret-2", "berth_backup")!r})
+""")
+    assert out == {"new": 1, "old": 18, "backup": 1}, out  # the row kept; 18: AuthenticationFailed
 
 
 def test_mongo_entrypoint_refuses_what_it_cannot_honour(env):
@@ -300,7 +353,8 @@ db.orders.insert_many([{{"n": i, "item": "sku-%d" % i}} for i in range(50)])
 db.orders.create_index([("n", 1)], unique=True)
 """)
     spec = BackupSpec(tiers=[{"name": "daily", "schedule": "0 3 * * *", "keep": 3}])
-    scheduler = backup_workloads(DB, mongo_spec(), spec, MONGO_PASSWORD, "docker", image=IMAGES["backup_mongo"])[0]
+    scheduler = backup_workloads(DB, mongo_spec(), spec, MONGO_CREDENTIALS, "docker", image=IMAGES["backup_mongo"])[0]
+    assert scheduler.env["DB_USER"] == "berth_backup"
     assert scheduler.command == ("supercronic", "/berth/crontab"), scheduler.command
     bk = env.run_workload(scheduler)
     assert exec_ok(bk, ["id", "-u"]).strip() == "10001"
@@ -312,14 +366,16 @@ db.orders.create_index([("n", 1)], unique=True)
     code, out = bk.exec_run(["bash", "/berth/backup.sh", "daily", "3"], environment={"DB_PASSWORD": "wrong"})
     assert code != 0 and b"Authentication failed" in out, out
 
-    # A fresh database (another stack's password) gets the newest dump, indexes included.
-    fresh = env.run_workload(database_workloads(f"{DB}-fresh", mongo_spec(), "other-secret")[0])
+    # A fresh database (another stack's passwords) gets the newest dump, indexes included, through the
+    # restore job's login (berth_restore).
+    fresh = env.run_workload(database_workloads(f"{DB}-fresh", mongo_spec(), Credentials(
+        "other-secret", "other-root", backup="other-backup", restore="other-restore"))[0])
+    restore_as = {"DB_HOST": f"{DB}-fresh", "DB_USER": "berth_restore", "DB_PASSWORD": "other-restore"}
     wait_healthy(fresh)
     # Under load Podman's container DNS (aardvark-dns) has timed out on a container started seconds
     # before ("lookup shop-db-fresh: i/o timeout"): wait until the name resolves from the backup container.
     wait_for(f"{DB}-fresh in DNS", lambda: bk.exec_run(["getent", "hosts", f"{DB}-fresh"])[0] == 0, timeout=30)
-    out = exec_ok(bk, ["bash", "/berth/restore.sh", "latest"],
-                  environment={"DB_HOST": f"{DB}-fresh", "DB_PASSWORD": "other-secret"})
+    out = exec_ok(bk, ["bash", "/berth/restore.sh", "latest"], environment=restore_as)
     assert "restore done" in out and "finished restoring `shop.orders` (50 documents, 0 failures)" in out, out
     out = pymongo_in(fresh, f"""
 db = pymongo.MongoClient({mongo_url(f"{DB}-fresh", "other-secret")!r}, serverSelectionTimeoutMS=10000).shop
@@ -332,13 +388,72 @@ except pymongo.errors.DuplicateKeyError:
     out["duplicate"] = "refused"
 """)
     assert out == {"n": 50, "indexes": [["_id_", False], ["n_1", True]], "duplicate": "refused"}, out
-    # --drop: a second restore replaces, it does not add.
-    exec_ok(bk, ["bash", "/berth/restore.sh", "latest"],
-            environment={"DB_HOST": f"{DB}-fresh", "DB_PASSWORD": "other-secret"})
+    # Once per dump: the same restore again does nothing (a replaced restore job must not load an old
+    # dump over newer data); removed from the list, it runs, and --drop replaces, it does not add.
+    out = exec_ok(bk, ["bash", "/berth/restore.sh", "latest"], environment=restore_as)
+    assert "already restored: latest" in out and "restore done" not in out, out
+    exec_ok(bk, ["sh", "-c", "sed -i '/^latest$/d' /backups/.berth-restored"])
+    exec_ok(bk, ["bash", "/berth/restore.sh", "latest"], environment=restore_as)
     out = pymongo_in(fresh, f"""
 out["n"] = pymongo.MongoClient({mongo_url(f"{DB}-fresh", "other-secret")!r}).shop.orders.count_documents({{}})
 """)
     assert out["n"] == 50, out
+
+
+# --------------------------------------------------------------------------- PostgreSQL from before roles
+def test_postgres_roles_over_a_database_from_before_them(env):
+    """A database Berth made before its services had a role of their own: they logged in as the
+    superuser (the image's POSTGRES_USER was the spec's user). Berth's start renames that superuser to
+    postgres, makes the services' role, gives it what they made, and sets every password from the new
+    stack; the old password no longer works. (A real deploy onto such a volume: a Berth upgrade.)"""
+    spec = DatabaseSpec(user="shop", database="shop", image=IMAGES["postgres"])
+    w = database_workloads("legacy-db", spec, Credentials("owner-new", "admin-new", backup="backup-new"))[0]
+    data = next(v["volume_name"] for v in container_args(DockerContext("seedsmoke", "x", "x"), w)["volumes"]
+                if v["container_path"] == "/var/lib/postgresql/data")
+    old = env.create(IMAGES["postgres"], "legacy-db-before", user="999:999", read_only=True,
+                     tmpfs={"/tmp": "rw,size=64m,mode=1777", "/var/run/postgresql": "rw,size=64m,mode=1777"},
+                     environment={"POSTGRES_USER": "shop", "POSTGRES_PASSWORD": "owner-old", "POSTGRES_DB": "shop",
+                                  "PGDATA": w.env["PGDATA"]},
+                     volumes={env.volume(data): {"bind": "/var/lib/postgresql/data", "mode": "rw"}})
+    wait_for("the database from before", lambda: old.exec_run(["pg_isready", "-q", "-h", "127.0.0.1"])[0] == 0
+             and "ready to accept" in old.logs().decode().rsplit("init process complete", 1)[-1], timeout=120)
+    exec_ok(old, ["psql", "-v", "ON_ERROR_STOP=1", "-U", "shop", "-d", "shop", "-c",
+                  "CREATE TABLE items (id serial PRIMARY KEY, value text); INSERT INTO items (value) VALUES ('kept');"
+                  "CREATE VIEW recent AS SELECT * FROM items; CREATE FUNCTION one() RETURNS int LANGUAGE sql AS 'SELECT 1';"])
+    old.stop(timeout=30)
+
+    c = env.run_workload(w)
+    wait_healthy(c)
+    logs = c.logs().decode()
+    assert "berth: the superuser shop is now postgres" in logs and "berth: shop now owns what the superuser owned" in logs
+
+    def sql(query: str, user: str = "postgres", password: str = "", db: str = "shop") -> tuple[int, str]:
+        host = ["-h", "127.0.0.1"] if password else []  # the socket trusts; the network asks for a password
+        code, out = c.exec_run(["psql", "-X", "-At", *host, "-U", user, "-d", db, "-c", query],
+                               environment={"PGPASSWORD": password} if password else {})
+        return code, out.decode(errors="replace").strip()
+
+    assert sql("SELECT rolname || ' ' || rolsuper || ' ' || rolcreaterole FROM pg_roles WHERE rolname IN "
+               "('postgres', 'shop', 'berth_backup') ORDER BY 1")[1].split("\n") == [
+        "berth_backup false false", "postgres true true", "shop false false"]
+    assert sql("SELECT string_agg(c.relname || ':' || pg_get_userbyid(c.relowner), ' ' ORDER BY c.relname) FROM pg_class c "
+               "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'v', 'S')")[1] == \
+        "items:shop items_id_seq:shop recent:shop"
+    assert sql("SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE proname = 'one'")[1] == "shop"
+    # The services' role: its data, with the new password only; nothing beyond its database.
+    assert sql("INSERT INTO items (value) VALUES ('new'); SELECT count(*) FROM items", "shop", "owner-new") == (0, "2")
+    code, out = sql("SELECT 1", "shop", "owner-old")
+    assert code != 0 and "password authentication failed" in out, out
+    for query, refused in (("CREATE ROLE intruder", "permission denied to create role"),
+                           ("COPY (SELECT 1) TO PROGRAM 'id'", "pg_execute_server_program"),
+                           ("SELECT rolpassword FROM pg_authid", "permission denied")):
+        code, out = sql(query, "shop", "owner-new")
+        assert code != 0 and refused in out, (query, out)
+    code, out = sql("SELECT 1", "shop", "owner-new", db="postgres")
+    assert code != 0 and 'permission denied for database "postgres"' in out, out
+    # The superuser: only over the container's socket.
+    code, out = sql("SELECT 1", "postgres", "admin-new")
+    assert code != 0 and "pg_hba.conf rejects connection" in out, out
 
 
 # --------------------------------------------------------------------------- RabbitMQ
@@ -348,15 +463,17 @@ def test_rabbitmq_runs_as_the_broker_component(env, broker):
     assert exec_ok(broker, ["id", "-u"]).strip() == "999"
     # The Erlang cookie lives in HOME = the data volume.
     assert exec_ok(broker, ["stat", "-c", "%u %a", "/var/lib/rabbitmq/.erlang.cookie"]).strip() == "999 400"
+    # Its definitions (the password's hash): RabbitMQ's own, readable by it alone.
+    assert exec_ok(broker, ["stat", "-c", "%u %a", "/berth/rabbitmq/definitions.json"]).strip() == "999 400"
+    # The only user is the services': no tags (not an administrator, no management UI), allowed on its
+    # virtual host only; no guest.
+    wait_for("vhost jobs", lambda: BROKER in exec_ok(broker, ["rabbitmqctl", "list_vhosts", "-q"]), timeout=60)
+    assert exec_ok(broker, ["rabbitmqctl", "list_users", "-q"]).split() == [BROKER, "[]"]
+    assert exec_ok(broker, ["rabbitmqctl", "list_user_permissions", BROKER, "-q"]).split() == [BROKER, ".*", ".*", ".*"]
     base = f"http://127.0.0.1:{host_port(broker, '15672/tcp')}"
-    auth = basic_auth(BROKER, BROKER_PASSWORD)
     # `rabbitmq-diagnostics ping` (the health check) answers once the node runs, before its listeners.
-    wait_for("the management API", lambda: http_json_auth(f"{base}/api/whoami", auth)[0] == 200, timeout=60)
-    status, whoami = http_json_auth(f"{base}/api/whoami", auth)
-    assert status == 200 and whoami["name"] == BROKER and "administrator" in str(whoami["tags"]), whoami
-    status, vhosts = http_json_auth(f"{base}/api/vhosts", auth)
-    assert status == 200 and BROKER in [v["name"] for v in vhosts], vhosts
-    for user, password in ((BROKER, "wrong"), ("guest", "guest")):
+    wait_for("the management API", lambda: http(f"{base}/api/overview")[0] == 401, timeout=60)
+    for user, password in ((BROKER, BROKER_PASSWORD), (BROKER, "wrong"), ("guest", "guest")):
         assert http(f"{base}/api/overview", headers={"Authorization": basic_auth(user, password)})[0] == 401, user
     plugins = exec_ok(broker, ["rabbitmq-plugins", "list", "-e", "-m"])
     assert "rabbitmq_management" in plugins and "rabbitmq_prometheus" in plugins, plugins
@@ -369,6 +486,21 @@ def basic_auth(user: str, password: str) -> str:
 def http_json_auth(url: str, authorization: str):
     status, body = http(url, headers={"Authorization": authorization})
     return status, json.loads(body) if body.strip().startswith(("{", "[")) else body
+
+
+def test_rabbitmq_redeploy_with_a_new_password_over_the_retained_volume(env):
+    """The definitions are imported at every boot: a new container on the kept volume with a new
+    password (a redeploy after `pulumi destroy` in prod) takes it, and the old one is refused."""
+    w = broker_workloads("jobs-again", BrokerSpec(image=IMAGES["rabbitmq"]), "first-secret")[0]
+    c = env.run_workload(w)
+    wait_healthy(c, timeout=180)
+    wait_for("vhost jobs-again", lambda: "jobs-again" in exec_ok(c, ["rabbitmqctl", "list_vhosts", "-q"]), timeout=60)
+    c = env.replace_workload(broker_workloads("jobs-again", BrokerSpec(image=IMAGES["rabbitmq"]), "second-secret")[0])
+    wait_healthy(c, timeout=180)
+    wait_for("the user", lambda: "jobs_again" in exec_ok(c, ["rabbitmqctl", "list_users", "-q"]), timeout=60)
+    assert c.exec_run(["rabbitmqctl", "authenticate_user", "jobs_again", "second-secret"])[0] == 0
+    code, out = c.exec_run(["rabbitmqctl", "authenticate_user", "jobs_again", "first-secret"])
+    assert code != 0 and b"invalid credentials" in out, out
 
 
 def test_rabbitmq_also_runs_with_a_read_only_root(env):
