@@ -13,8 +13,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "workflows: runs a GitHub workflow with act (.ci/act.sh; tests/workflows)")
 
 
-#: The longest modules, longest first. pytest.ini hands whole files to two workers (--dist loadfile)
-#: in collection order, so a long module collected last would run alone at the end of the run; these
+#: The longest modules, longest first. pytest.ini hands whole files to two workers (--dist loadfile) in
+#: collection order (--no-loadscope-reorder; xdist would start with the files that hold the most tests),
+#: so a long module collected last would run alone at the end of the run; these
 #: go first, everything else after them in its usual order (their own tests keep their order).
 LONGEST_FIRST = (
     "tests/workflows/test_preview_workflow.py",

@@ -54,10 +54,17 @@ def docker_cpus(quantity: str) -> str:
     return f"{value:.1f}"
 
 
-def healthcheck(probe: Probe) -> dict[str, Any]:
+def healthcheck(probe: Probe, engine: str = "docker") -> dict[str, Any]:
+    """The container's health check. On Podman (``berth:docker.engine: podman``) an exec-form check is
+    given as one shell line: Podman 4's Docker API joins the arguments of ``CMD`` and splits them again
+    on spaces, so ``[sh, -c, 'celery -A app inspect ping']`` ran ``sh -c celery`` (and a ``bash -c``
+    check whose script starts with ``exec`` passed without checking anything). ``CMD-SHELL`` with
+    the arguments quoted for sh runs the same command on either engine."""
     tests = list(probe.command) if probe.command else list(probe_http_command(probe))
     if probe.command and tests[0] not in ("CMD", "CMD-SHELL", "NONE"):
         tests = ["CMD", *tests]
+    if engine == "podman" and tests[0] == "CMD" and any(not re.fullmatch(r"[\w@%+=:,./-]+", a) for a in tests[1:]):
+        tests = ["CMD-SHELL", shlex.join(tests[1:])]
     return {
         "tests": tests,
         "interval": go_duration(probe.interval),
@@ -315,8 +322,12 @@ def files_script(dirs: list[FileDir], owner: Optional[str] = None) -> tuple[str,
             target = shlex.quote(f"{mount}/{posixpath.basename(f.path)}")
             if _uploaded(f):
                 lines.append(f"test -f {target}")  # uploaded when this container was created
+                # chmod first: once the file is the workload's, root without CAP_FOWNER may not chmod it.
+                lines.append(f"chmod {f.mode:o} {target}")
                 if f.secret and owner:
                     lines.append(f"chown {owner} {target}")
+                i += 1
+                continue
             elif _inline(f):
                 lines.append(_heredoc(f.content, target))  # type: ignore[arg-type]
             else:
@@ -497,7 +508,7 @@ def container_args(ctx: DockerContext, w: Workload, index: int = 0) -> dict[str,
     if volumes:
         args["volumes"] = volumes
     if w.health and not w.one_shot and w.health.docker:
-        args["healthcheck"] = healthcheck(w.health)
+        args["healthcheck"] = healthcheck(w.health, ctx.engine)
         # Dependents are created only once this container is healthy (compose's service_healthy).
         args["wait"] = True
         args["wait_timeout"] = wait_timeout(w.health)

@@ -12,7 +12,8 @@ health-check loop runs for this engine.
 
 Scenarios, in file order, on one deployment (each fault's recovery time is printed and reported):
 a `up` → every container healthy; HTTPS → app → Postgres + Redis; HTTP → HTTPS redirect; worker;
-  `preview --expect-no-changes` after `up` and after `refresh`
+  `preview --expect-no-changes` after `up` and after `refresh`; docker-bench-security's section 5
+  finds nothing that tests/checkers/accepted-findings.yaml does not list with its reason
 b the backup volume full: the scheduled dump fails and so does one run by hand (non-zero, "No space
   left on device"), BackupMissing fires in the running Prometheus, the database keeps serving
 c `pulumi up` of an update (app image 1 → 2) interrupted by SIGINT, then by SIGKILL of the CLI, in
@@ -277,6 +278,21 @@ def test_a_preview_no_changes_after_up_and_after_refresh(dep):
     # Docker Engine reads back as declared what Podman does not (test_docker_dev.py shows Podman's).
     differ = {k: v for k, v in read_back(dep.pulumi).items() if v[0] != v[1]}
     assert not differ, differ
+
+
+def test_a_docker_bench_security_finds_nothing_new(dep):
+    """Docker's own CIS checker (docker-bench-security, section 5: container runtime) over the stack's
+    running containers on Docker Engine: every finding is fixed, or accepted with its reason in
+    tests/checkers/accepted-findings.yaml; a new one fails, and so does an accepted one that is gone."""
+    from tests.checkers import docker_bench
+    from tests.checkers.findings import accepted, judge, report
+
+    t0 = time.monotonic()
+    found = docker_bench.run(seeds.docker_host_or_fail("docker"), PREFIX, f"./{STACK}", dep.client)
+    TIMES["docker-bench-security section 5"] = round(time.monotonic() - t0, 1)
+    log(f"[a] docker-bench-security: {len(found)} finding(s): " + "; ".join(sorted({str(f) for f in found}))[:3000])
+    new, stale = judge(found, accepted("docker-bench"))
+    assert not new and not stale, report(new, stale)
 
 
 # ---------------------------------------------------------------- b: backup volume full

@@ -43,6 +43,24 @@ def test_healthcheck_is_complete_and_waits_long_enough(probe):
     assert wait_timeout(probe) >= probe.start_period + probe.retries * probe.interval
 
 
+def test_podman_gets_an_exec_health_check_with_spaces_as_one_shell_line():
+    """Podman 4's Docker API re-splits CMD arguments on spaces (seen: `sh -c celery` ran, with the rest
+    of the script as its arguments); Docker Engine keeps them. The shell line runs the same command."""
+    import shlex
+    import subprocess
+
+    script = 'test -n "$(printf %s celery@$HOSTNAME)" && echo "a b"'
+    probe = Probe(command=("sh", "-c", script))
+    assert healthcheck(probe)["tests"] == ["CMD", "sh", "-c", script]
+    podman = healthcheck(probe, "podman")["tests"]
+    assert podman[0] == "CMD-SHELL" and shlex.split(podman[1]) == ["sh", "-c", script]
+    out = subprocess.run(["sh", "-c", podman[1]], capture_output=True, text=True, env={"HOSTNAME": "h", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0 and out.stdout == "a b\n", out
+    # Plain words stay an exec check on either engine.
+    assert healthcheck(Probe(command=("pg_isready", "-q", "-h", "127.0.0.1")), "podman")["tests"] == \
+        ["CMD", "pg_isready", "-q", "-h", "127.0.0.1"]
+
+
 @pytest.fixture(scope="module")
 def docker_rec(recorded):
     return recorded("dev")
