@@ -26,10 +26,12 @@ REPLACE_ON_CHANGES = ["healthcheck", "tmpfs", "init", "cpuPeriod", "cpuQuota", "
 #: Fields the Docker API reads back unlike what was declared, so that a diff against the read-back
 #: state would replace the container on every `up`. Seen with the real provider on Podman's API:
 #: `tmpfs` gains options (rprivate,nodev,tmpcopyup) and mounts never asked for (/run, /var/tmp with
-#: a read-only root), `logOpts` reads back empty. The engine ignores them after creation; their
-#: declared values are hashed into the CREATE_ONLY_LABEL, and labels force a replacement, so a real
-#: change of them still recreates the container on Docker and Podman alike.
-CREATE_ONLY = ["tmpfs", "logOpts"]
+#: a read-only root), `logOpts` reads back empty, `capabilities.drops: [ALL]` reads back as the 14
+#: capabilities Podman grants by default and `no-new-privileges:true` as `no-new-privileges` (after a
+#: `pulumi refresh` a preview would replace every container). The engine ignores them after creation;
+#: their declared values are hashed into the CREATE_ONLY_LABEL, and labels force a replacement, so a
+#: real change of them still recreates the container on Docker and Podman alike.
+CREATE_ONLY = ["tmpfs", "logOpts", "capabilities", "securityOpts"]
 CREATE_ONLY_LABEL = "berth.create-only"
 #: Network fields Berth never sets and the API fills in: Podman reads the IPAM options back as
 #: {driver: host-local}, which would replace both networks (and so every container) on every `up`.
@@ -418,6 +420,11 @@ def files_init_args(ctx: DockerContext, w: Workload) -> dict[str, Any]:
 
 def _with_create_only_label(args: dict[str, Any]) -> dict[str, Any]:
     create_only = {"tmpfs": args.get("tmpfs"), "logOpts": args["log_opts"]}
+    # Added later: hashed only when they differ from what every container had then, so that the
+    # label (and so the container) stays as it was where they do not.
+    extra = {"capabilities": args.get("capabilities"), "securityOpts": args.get("security_opts")}
+    if extra != {"capabilities": {"drops": ["ALL"]}, "securityOpts": ["no-new-privileges:true"]}:
+        create_only.update(extra)
     digest = hashlib.sha256(json.dumps(create_only, sort_keys=True).encode()).hexdigest()[:16]
     args["labels"] = sorted([*args["labels"], {"label": CREATE_ONLY_LABEL, "value": digest}], key=lambda x: x["label"])
     return args

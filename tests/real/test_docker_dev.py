@@ -237,21 +237,23 @@ def stack_secrets(p: Pulumi) -> dict[str, str]:
 
 
 def volume_files(env: Env, volumes: list[str]) -> dict[str, tuple[int, int, bytes]]:
-    """``volume/path`` → (mode, uid, content) of every file in these volumes, read through a container
-    that only mounts them (created, never started; removed after)."""
-    import io
-    import tarfile
+    """``volume/path`` → (mode, uid, content) of every file in these volumes, read by ``stat`` and
+    ``base64`` as root in a container that only mounts them, read-only, without a network (removed
+    after). Not through the archive API: Podman's gives the files the reading container's user."""
+    import base64
 
-    probe = env.client.containers.create(
-        realdev.IMAGES["postgres"], command=["true"], name=f"berth-t-probe-{uuid.uuid4().hex[:8]}",
-        volumes={v: {"bind": f"/probe/{v}", "mode": "ro"} for v in volumes}, network_mode="none")
+    probe = env.client.containers.run(
+        realdev.IMAGES["postgres"], entrypoint=["sleep"], command=["300"], name=f"berth-t-probe-{uuid.uuid4().hex[:8]}",
+        volumes={v: {"bind": f"/probe/{v}", "mode": "ro"} for v in volumes}, network_mode="none", detach=True,
+        user="0")
+    script = 'find /probe -type f | while read -r f; do printf "%s %s " "$(stat -c "%a %u" "$f")" "$f"; base64 -w0 "$f"; echo; done'
     try:
-        stream, _ = probe.get_archive("/probe")
+        code, raw = probe.exec_run(["sh", "-c", script], user="0")
+        assert code == 0, raw
         out = {}
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-            for m in tar.getmembers():
-                if m.isfile():
-                    out[m.name.removeprefix("probe/")] = (m.mode & 0o7777, m.uid, tar.extractfile(m).read())
+        for line in raw.decode().splitlines():
+            mode, uid, path, *content = line.split(" ")
+            out[path.removeprefix("/probe/")] = (int(mode, 8), int(uid), base64.b64decode(content[0] if content else ""))
         return out
     finally:
         probe.remove(force=True)
@@ -306,7 +308,10 @@ def test_a_up_every_container_healthy(env):
 def test_a_every_container_has_a_read_only_root_and_its_generated_files(env):
     containers = env.client.containers.list(all=True, filters={"label": f"berth.stack={PREFIX}"})
     writable = [c.name for c in containers if not c.attrs["HostConfig"].get("ReadonlyRootfs")]
-    assert not writable, f"containers with a writable root: {writable}"
+    # but the one-shot writer of a secret file (the Docker API refuses uploads into a read-only root),
+    # which has exited before anything else started
+    assert writable == [PROXY_CONTAINER + "-files"], f"containers with a writable root: {writable}"
+    assert "berth.uploads" in env.client.containers.get(writable[0]).labels
     # Each workload's files were written once, by its one-shot files container, which succeeded.
     writers = [c for c in containers if c.labels.get("berth.role") == "init"]
     assert {c.labels["berth.files-for"] for c in writers} >= {"proxy", "prometheus", "grafana", "db-backup", "db"}
@@ -399,7 +404,8 @@ def test_a_each_client_logs_in_as_its_own_role_with_only_what_it_needs(env):
     # The app's role: its own data, nothing else.
     assert psql_as(env, app_url, "SELECT count(*) > 0 FROM items") == (0, "t")
     refused = {
-        "CREATE ROLE intruder LOGIN SUPERUSER": "permission denied to create role",
+        "CREATE ROLE intruder LOGIN": "permission denied to create role",
+        "CREATE ROLE intruder LOGIN SUPERUSER": "must be superuser to create superusers",
         "COPY (SELECT 1) TO PROGRAM 'id'": "pg_execute_server_program",
         "SELECT rolpassword FROM pg_authid": "permission denied for table pg_authid",
         "CREATE DATABASE other": "permission denied to create database",
@@ -481,7 +487,7 @@ def test_b_no_changes_after_refresh_although_podman_reads_fields_back_differentl
 
     timed(env, "pulumi refresh", env.pulumi.refresh)
     differ = {k for k, (declared, got) in read_back(env.pulumi).items() if declared != got}
-    assert any(k.endswith(" tmpfs") for k in differ) and any(k.endswith(" ipamDriver") for k in differ), differ
+    assert any(k.endswith(" tmpfs") for k in differ), differ  # the quirk is still there, and ignored
     timed(env, "pulumi preview --expect-no-changes (after refresh)", env.pulumi.expect_no_changes)
 
 

@@ -459,7 +459,7 @@ def test_postgres_roles_over_a_database_from_before_them(env):
 # --------------------------------------------------------------------------- RabbitMQ
 def test_rabbitmq_runs_as_the_broker_component(env, broker):
     broker.reload()
-    assert broker.attrs["HostConfig"]["ReadonlyRootfs"] is False  # as the component declares today
+    assert broker.attrs["HostConfig"]["ReadonlyRootfs"] is broker_workloads(BROKER, BrokerSpec(), "x")[0].read_only_root
     assert exec_ok(broker, ["id", "-u"]).strip() == "999"
     # The Erlang cookie lives in HOME = the data volume.
     assert exec_ok(broker, ["stat", "-c", "%u %a", "/var/lib/rabbitmq/.erlang.cookie"]).strip() == "999 400"
