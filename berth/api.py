@@ -80,7 +80,8 @@ class Platform(_stack.Platform):
     ``prefix``, when given, names what the target creates instead of ``name`` (which stays the
     resource's name): Berth's component package takes it from a YAML program's ``name`` property.
 
-    Docker only: ``docker_host`` (``ssh://deploy@host``; default: the local engine, ``DOCKER_HOST``).
+    Docker only: ``docker_host`` (``ssh://deploy@host``; default: the local engine, ``DOCKER_HOST``) and
+    ``docker_engine`` (``docker``, the default, or ``podman``: what serves that host's Docker API).
     Kubernetes only: ``namespace`` (default: ``name``), ``kubernetes_context`` (default: the current
     kubeconfig context), ``storage_class`` and ``ingress_namespace`` (allowed in for the ``Proxy``).
 
@@ -98,6 +99,7 @@ class Platform(_stack.Platform):
         environment: Union[Literal["dev", "staging", "prod"], Environment] = "dev",
         namespace: Optional[str] = None,
         docker_host: Optional[str] = None,
+        docker_engine: Literal["docker", "podman"] = "docker",
         kubernetes_context: Optional[str] = None,
         storage_class: Optional[str] = None,
         ingress_namespace: str = "ingress-nginx",
@@ -113,6 +115,8 @@ class Platform(_stack.Platform):
                 given.append("ingress_namespace")
         else:
             given = ["docker_host"] if docker_host is not None else []
+            if docker_engine != "docker":
+                given.append("docker_engine")
         if given:
             raise ValueError(f"Platform {name!r}: {', '.join(given)} set for target {kind.value}, where it does "
                              "nothing; remove it")
@@ -120,7 +124,7 @@ class Platform(_stack.Platform):
             target=kind,
             environment=Environment(environment),
             name=name,
-            docker=DockerSpec(host=docker_host) if docker_host else DockerSpec(),
+            docker=DockerSpec(host=docker_host, engine=docker_engine) if docker_host else DockerSpec(engine=docker_engine),
             kubernetes=KubernetesSpec(namespace=namespace, context=kubernetes_context, storage_class=storage_class,
                                       ingress_namespace=ingress_namespace),
         )

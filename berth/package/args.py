@@ -69,6 +69,9 @@ class PlatformArgs(TypedDict):
     namespace. Defaults to dev."""
     docker_host: NotRequired[str]
     """Docker only: the Docker host, e.g. ssh://deploy@host. Defaults to the local engine (DOCKER_HOST)."""
+    docker_engine: NotRequired[str]
+    """Docker only: what serves the host's Docker API, docker or podman (they take a tmpfs owner in
+    different forms). Defaults to docker."""
     namespace: NotRequired[str]
     """Kubernetes only: the namespace (Pod Security "restricted", default-deny NetworkPolicy).
     Defaults to the name."""

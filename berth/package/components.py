@@ -190,7 +190,7 @@ def _construct(p: Props, names: set[str], construct) -> None:
 
 
 #: A platform setting's place in the stack spec → its property.
-_PLATFORM_KEYS = {("name",): "name", ("docker", "host"): "docker_host", ("kubernetes", "namespace"): "namespace",
+_PLATFORM_KEYS = {("name",): "name", ("docker", "host"): "docker_host", ("docker", "engine"): "docker_engine", ("kubernetes", "namespace"): "namespace",
                   ("kubernetes", "context"): "kubernetes_context", ("kubernetes", "storage_class"): "storage_class",
                   ("kubernetes", "ingress_namespace"): "ingress_namespace"}
 _PLATFORM_NAMES = set(PlatformArgs.__annotations__)
@@ -209,7 +209,7 @@ class Platform(api.Platform):
 
     def __init__(self, name: str, args: PlatformArgs, opts: Optional[pulumi.ResourceOptions] = None):
         p = Props("berth:Platform", name, args)
-        values = p.plain(["name", "target", "environment", "docker_host", "namespace", "kubernetes_context",
+        values = p.plain(["name", "target", "environment", "docker_host", "docker_engine", "namespace", "kubernetes_context",
                           "storage_class", "ingress_namespace"])
         prefix = values.pop("name", None) or name
         p.check()

@@ -214,7 +214,9 @@ class Pulumi:
 
         for ref, outputs in referenced_outputs(config).items():
             _org, project, stack = ref.split("/")
-            self.run("stack", "init", ref, "--secrets-provider", "passphrase", stack=False)
+            made = self.run("stack", "init", ref, "--secrets-provider", "passphrase", stack=False, check=False)
+            if made.returncode != 0 and "already exists" not in made.output:
+                raise PulumiError(made)
             deployment = {"version": 3, "deployment": {
                 "manifest": {"time": "2026-01-01T00:00:00Z", "magic": "", "version": ""},
                 "resources": [{"urn": f"urn:pulumi:{stack}::{project}::pulumi:pulumi:Stack::{project}-{stack}",

@@ -441,7 +441,8 @@ def test_postgres_roles_over_a_database_from_before_them(env):
         "items:shop items_id_seq:shop recent:shop"
     assert sql("SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE proname = 'one'")[1] == "shop"
     # The services' role: its data, with the new password only; nothing beyond its database.
-    assert sql("INSERT INTO items (value) VALUES ('new'); SELECT count(*) FROM items", "shop", "owner-new") == (0, "2")
+    assert sql("INSERT INTO items (value) VALUES ('new'); SELECT count(*) FROM items", "shop", "owner-new") == \
+        (0, "INSERT 0 1\n2")
     code, out = sql("SELECT 1", "shop", "owner-old")
     assert code != 0 and "password authentication failed" in out, out
     for query, refused in (("CREATE ROLE intruder", "permission denied to create role"),

@@ -147,7 +147,7 @@ def test_wishlins_k8s_deployed_and_every_pod_ready(tmp_path):
         for name, n in {"frontend": 1, "backend": 2, "bot": 1, "db": 1, "db-replica": 1}.items():
             assert len(by_app.get(name, [])) == n, (name, sorted(by_app))
         # The primary streams to the replica.
-        out = kubectl("-n", ns, "exec", "db-0", "--", "psql", "-X", "-t", "-A", "-U", "wishlins", "-d", "wishlins",
+        out = kubectl("-n", ns, "exec", "db-0", "--", "psql", "-X", "-t", "-A", "-U", "postgres", "-d", "wishlins",
                       "-c", "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'").stdout.strip()
         assert out == "1", out
     finally:

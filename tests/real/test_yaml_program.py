@@ -60,8 +60,10 @@ def log(msg: str) -> None:
 
 
 def with_test_images(doc: dict[str, Any], http_port: int, https_port: int) -> dict[str, Any]:
-    """The program with the test images, free loopback ports and the resolver off (nothing else)."""
+    """The program with the test images, free loopback ports, the resolver off and Podman named as the
+    Docker engine (nothing else)."""
     res = doc["resources"]
+    res["platform"]["properties"]["dockerEngine"] = "podman"  # what serves the test Docker API
     res["db"]["properties"]["image"] = realdev.IMAGES["postgres"]
     res["cache"]["properties"]["image"] = realdev.IMAGES["redis"]
     res["api"]["properties"]["image"] = realdev.APP_IMAGE

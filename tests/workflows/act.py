@@ -146,8 +146,10 @@ class ActRun:
 
     @staticmethod
     def _job(line: dict[str, Any]) -> str:
-        # act names a job "<workflow name>/<job name>" in its JSON log.
-        return str(line.get("job", "?")).split("/", 1)[-1]
+        # act names a job "<workflow name>/<job name>" in its JSON log, a matrix job "preview (dev)-1"
+        # (its index in the matrix), and pads the names of a run to one width.
+        name = str(line.get("job", "?")).split("/", 1)[-1].strip()
+        return re.sub(r"\)-\d+$", ")", name)
 
     def log(self, job: Optional[str] = None) -> str:
         """The output of one job (all jobs when ``job`` is None), as act printed it."""

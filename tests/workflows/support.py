@@ -78,9 +78,11 @@ def init_stacks(repo: TeamRepo, state: Path, only: Optional[Iterable[str]] = Non
             if only is not None and name not in only:
                 continue
             p = Pulumi(d, stack, state, env_extra=kube.kube_env())
-            p.stand_in_referenced_stacks(stack_config(d, stack))
             p.init()
             out[name] = p
+        # Then the outputs other stacks read (a referenced stack may be one of the repository's).
+        for name, p in out.items():
+            p.stand_in_referenced_stacks(stack_config(p.project_dir, p.stack))
     except EngineMissing as e:
         pytest.fail(str(e), pytrace=False)
     return out

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -32,6 +33,8 @@ from tests.real.stacks import realdev, realprod
 from tests.workflows.act import Act, TeamRepo
 from tests.workflows.github_api import GitHubStandIn
 from tests.workflows.support import init_stacks, require_targets, secrets
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.workflows, pytest.mark.real_docker, pytest.mark.real_k8s]
 
@@ -90,10 +93,23 @@ def shop(tmp_path_factory):
     yield ns
     gh.__exit__(None, None, None)
     print(f"workflow run times (s): {json.dumps(TIMES)}")
-    for p in stacks.values():  # the documented teardown (README): protected resources first
-        p.run("state", "unprotect", "--all", "--yes", check=False)
-        p.destroy(check=False)
+    with developer_venv(repo):
+        for p in stacks.values():  # the documented teardown (README): protected resources first
+            p.run("state", "unprotect", "--all", "--yes", check=False)
+            p.destroy(check=False)
     kube.forget_namespace(NAMESPACE)
+
+
+@contextmanager
+def developer_venv(repo: TeamRepo):
+    """The project's .venv (Pulumi.yaml's `virtualenv`) while a developer runs the CLI in the
+    repository: this checkout's, for that time only (the workflows make their own)."""
+    venv = repo.path / ".venv"
+    venv.symlink_to(REPO_ROOT / ".venv")
+    try:
+        yield
+    finally:
+        venv.unlink()
 
 
 def push_event(repo: TeamRepo) -> dict:
@@ -133,8 +149,9 @@ def test_a_second_deploy_changes_nothing(shop):
 
 def test_dev_deploys_through_ssh(shop):
     p = shop.stacks["dev"]
-    p.up()
-    p.expect_no_changes()
+    with developer_venv(shop.repo):
+        p.up()
+        p.expect_no_changes()
     sshd_log = Path("/run/berth-sshd/sshd.log")
     if sshd_log.exists():  # the deploy user logged in with its key (the sshd's own record)
         assert "Accepted publickey for deploy" in sshd_log.read_text()
@@ -187,7 +204,7 @@ def test_drift_outside_pulumi_is_one_issue_per_stack_naming_each_change(shop):
 
 def test_drift_undone_closes_the_issues(shop):
     for p in shop.stacks.values():
-        with kube.ingress_status_standin():
+        with kube.ingress_status_standin(), developer_venv(shop.repo):
             p.up()
     run = shop.act("workflow_dispatch", "drift.yml", dispatch_event(shop.repo))
     assert run.jobs()["drift issues"] == "success", str(run)
