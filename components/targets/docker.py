@@ -312,14 +312,14 @@ def files_script(dirs: list[FileDir], owner: Optional[str] = None) -> tuple[str,
     i = 0
     for n, d in enumerate(dirs):
         mount = f"{FILES_MOUNT}/{n}"
+        if d.writable and owner:
+            lines.append(f"chown 0:0 {mount}")  # root's again while it writes (an earlier run gave it away)
         kept = sorted(posixpath.basename(f.path) for f in d.files if _uploaded(f))
         if kept:
             keep = "|".join(shlex.quote(k) for k in kept)
             lines.append(f'for f in {mount}/* {mount}/.[!.]*; do case "${{f##*/}}" in {keep}) ;; *) rm -f "$f" ;; esac; done')
         else:
             lines.append(f"rm -f {mount}/* {mount}/.[!.]*")
-        if d.writable and owner:
-            lines.append(f"chown {owner} {mount} && chmod 700 {mount}")
         for f in d.files:
             target = shlex.quote(f"{mount}/{posixpath.basename(f.path)}")
             if _uploaded(f):
@@ -339,6 +339,10 @@ def files_script(dirs: list[FileDir], owner: Optional[str] = None) -> tuple[str,
                 lines.append(f"printf '%s' {refs} > {target}")
             lines.append(f"chmod {f.mode:o} {target}")
             i += 1
+        if d.writable and owner:
+            # Last: root here has no CAP_DAC_OVERRIDE, so once the directory is the workload's (700)
+            # it can no longer reach the files in it.
+            lines.append(f"chown {owner} {mount} && chmod 700 {mount}")
     return "\n".join(lines) + "\n", variables
 
 

@@ -43,7 +43,7 @@ from typing import Any, Optional
 
 import pytest
 
-from tests.real.pulumi_cli import EngineMissing, Pulumi, changes, write_project, write_stack_config
+from tests.real.pulumi_cli import EngineMissing, Pulumi, PulumiError, changes, write_project, write_stack_config
 from tests.real.stacks.seeds import force_cleanup
 from tests.real.stacks.seeds import leftovers as stack_leftovers
 
@@ -595,7 +595,11 @@ def test_e_backup_retention_and_restore_into_fresh_database(env):
     cfg = json.loads(json.dumps(env.config))
     cfg["berth:backups"]["db"]["restore_from"] = f"{name}/{newest}"
     env.write(cfg)
-    timed(env, "pulumi up --refresh (fresh database + restore job)", env.pulumi.up, "--refresh")
+    try:
+        timed(env, "pulumi up --refresh (fresh database + restore job)", env.pulumi.up, "--refresh")
+    except PulumiError as e:
+        logs = env.client.containers.get(f"{PREFIX}-db-restore").logs().decode(errors="replace")
+        raise AssertionError(f"{e}\n--- docker logs {PREFIX}-db-restore\n{logs[-3000:]}") from None
     restore = env.client.containers.get(f"{PREFIX}-db-restore")
     result = restore.wait(timeout=180)
     assert result["StatusCode"] == 0, restore.logs().decode(errors="replace")
