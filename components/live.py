@@ -322,7 +322,7 @@ def check_ownership(target: str, *, prefix: str, owner: str, name_set: bool, doc
                     context: Optional[str] = None, namespace: Optional[str] = None,
                     namespace_set: bool = False) -> tuple[list[str], list[str]]:
     """(problems, warnings) for this stack taking its names on the target; nothing under mocks or when
-    the target cannot be read (said as an info line)."""
+    the target cannot be read (said as a warning)."""
     from .spec import NAMESPACE
 
     if under_mocks():
@@ -342,6 +342,9 @@ def check_ownership(target: str, *, prefix: str, owner: str, name_set: bool, doc
             fix = ("give this stack a namespace of its own: `pulumi config set --path berth:kubernetes.namespace "
                    "<namespace>` (every object of the stack is named inside it)")
     except Unreachable as exc:
-        pulumi.log.info(f"ownership of the stack's names not checked: {exc}")
+        # A warning, shown in previews and the PR comment: `pulumi preview` itself may pass without the
+        # target (the Docker provider reads nothing to plan a create), and `pulumi up` will need it.
+        pulumi.log.warn(f"the target could not be read, so whether another stack owns this stack's names "
+                        f"was not checked: {exc}")
         return [], []
     return ownership_problems(found, owner, key, fix)
