@@ -452,53 +452,6 @@ def _wait_job(name: str, timeout: int = 240) -> str:
     return logs
 
 
-def test_backup_then_restore_into_fresh_database(prod, item):
-    suffix = uuid.uuid4().hex[:6]
-    kubectl("-n", NAMESPACE, "create", "job", f"backup-manual-{suffix}", "--from=cronjob/db-backup-daily")
-    logs = _wait_job(f"backup-manual-{suffix}")
-    m = re.search(r"backup written: (/backups/daily/easyflow-\S+\.dump) \((\d+) bytes\)", logs)
-    assert m and int(m.group(2)) > 0, logs
-    dump = m.group(1)
-
-    # A fresh, empty database: the stack's own Postgres pod template with its data on an emptyDir.
-    spec = copy.deepcopy(live("statefulset", "db")["spec"]["template"]["spec"])
-    spec["volumes"].append({"name": "db-data", "emptyDir": {"sizeLimit": "512Mi"}})
-    for c in spec["containers"]:
-        c.pop("livenessProbe", None)
-        c["readinessProbe"].update(initialDelaySeconds=3, periodSeconds=2)
-    fresh = {"apiVersion": "v1", "kind": "Pod",
-             "metadata": {"name": f"db-fresh-{suffix}", "namespace": NAMESPACE,
-                          "labels": {"app.kubernetes.io/name": "db-fresh", "berth.test/e2e": "true"}},
-             "spec": spec}
-    kubectl("apply", "-f", "-", input=json.dumps(fresh))
-    # NetworkPolicies are enforced: the namespace denies every connection nothing declared. The
-    # restore job may reach this test database (the stack's own policies admit it to `db` only).
-    admit = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-             "metadata": {"name": f"db-fresh-{suffix}", "namespace": NAMESPACE, "labels": {"berth.test/e2e": "true"}},
-             "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "db-fresh"}}, "policyTypes": ["Ingress"],
-                      "ingress": [{"from": [{"podSelector": {}}], "ports": [{"port": 5432, "protocol": "TCP"}]}]}}
-    kubectl("apply", "-f", "-", input=json.dumps(admit))
-    kubectl("-n", NAMESPACE, "wait", "--for=condition=Ready", f"pod/db-fresh-{suffix}", "--timeout=180s", timeout=200)
-    ip = live("pod", f"db-fresh-{suffix}")["status"]["podIP"]
-    assert psql(f"db-fresh-{suffix}", "SELECT to_regclass('public.items') IS NULL") == "t"
-
-    job_spec = copy.deepcopy(live("cronjob", "db-backup-daily")["spec"]["jobTemplate"]["spec"])
-    c = job_spec["template"]["spec"]["containers"][0]
-    c["args"] = ["bash", "/berth/restore.sh", dump]
-    c["env"] = [e for e in c["env"] if e["name"] != "DB_HOST"] + [{"name": "DB_HOST", "value": ip}]
-    job_spec["backoffLimit"] = 0
-    job_spec["template"]["metadata"]["labels"].pop("controller-uid", None)
-    job_spec["template"]["metadata"]["labels"].pop("batch.kubernetes.io/controller-uid", None)
-    job_spec.pop("selector", None)
-    job = {"apiVersion": "batch/v1", "kind": "Job",
-           "metadata": {"name": f"restore-{suffix}", "namespace": NAMESPACE, "labels": {"berth.test/e2e": "true"}},
-           "spec": job_spec}
-    kubectl("apply", "-f", "-", input=json.dumps(job))
-    assert "restore done" in _wait_job(f"restore-{suffix}")
-    assert psql(f"db-fresh-{suffix}", f"SELECT value FROM items WHERE id = {item['id']}") == item["value"]
-    kubectl("-n", NAMESPACE, "delete", "pod", f"db-fresh-{suffix}", "--wait=false")
-    kubectl("-n", NAMESPACE, "delete", "networkpolicy", f"db-fresh-{suffix}", "--wait=false")
-    kubectl("-n", NAMESPACE, "delete", "job", f"restore-{suffix}", f"backup-manual-{suffix}", "--wait=false")
 
 
 # ------------------------------------------------------------------------------------------------
