@@ -14,10 +14,8 @@ Podman runs no health checks by itself here: they are driven with `podman health
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -27,13 +25,12 @@ import time
 import docker
 import pytest
 
-from berth.components.backup import backup_workloads
 from berth.components.broker import broker_workloads
-from berth.components.database import Credentials, database_workloads
+from berth.components.database import Credentials
 from berth.components.ir import Workload
-from berth.components.spec import BackupSpec, BrokerSpec, DatabaseSpec
+from berth.components.spec import BrokerSpec
 from berth.components.targets.docker import DockerContext, container_args, files_init_args
-from tests.real.test_images_smoke import Env, exec_ok, host_port, http, http_json, wait_for
+from tests.real.test_images_smoke import Env, exec_ok, wait_for
 
 pytestmark = pytest.mark.real_docker
 
@@ -184,25 +181,12 @@ def wait_healthy(container, timeout: float = 120):
              timeout=timeout, interval=2)
 
 
-def mongo_spec(**kw) -> DatabaseSpec:
-    return DatabaseSpec(engine="mongodb", database=DB_NAME, user=DB_USER, image=IMAGES["mongo"], **kw)
 
 
-def mongo_url(host: str = DB, password: str = MONGO_PASSWORD, user: str = DB_USER) -> str:
-    """The shape of the Database component's connection_url for MongoDB."""
-    return f"mongodb://{user}:{password}@{host}:27017/{DB_NAME}?authSource=admin"
 
 
-def amqp_url(password: str = BROKER_PASSWORD) -> str:
-    """The shape of the Broker component's amqp_url."""
-    return f"amqp://{BROKER}:{password}@{BROKER}:5672/{BROKER}"
 
 
-def pymongo_in(container, script: str) -> dict:
-    """Run a Python snippet with pymongo inside the mongo image (over the network, not loopback); the
-    snippet sets `out`, printed as JSON."""
-    code = "import json, pymongo, pymongo.errors\nout = {}\n" + script + "\nprint(json.dumps(out, default=str))\n"
-    return json.loads(exec_ok(container, ["python3", "-c", code]).strip().splitlines()[-1])
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -235,20 +219,8 @@ def env(client):
     e.close()
 
 
-@pytest.fixture(scope="module")
-def mongo(env):
-    w = database_workloads(DB, mongo_spec(), MONGO_CREDENTIALS)[0]
-    c = env.run_workload(w)
-    wait_healthy(c)
-    return c
 
 
-@pytest.fixture(scope="module")
-def broker(env):
-    w = broker_workloads(BROKER, BrokerSpec(image=IMAGES["rabbitmq"]), BROKER_PASSWORD)[0]
-    c = env.run_workload(w, publish=(15672,))
-    wait_healthy(c, timeout=180)
-    return c
 
 
 # --------------------------------------------------------------------------- MongoDB (FerretDB)
@@ -276,13 +248,8 @@ def test_mongo_entrypoint_refuses_what_it_cannot_honour(env):
 # --------------------------------------------------------------------------- RabbitMQ
 
 
-def basic_auth(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def http_json_auth(url: str, authorization: str):
-    status, body = http(url, headers={"Authorization": authorization})
-    return status, json.loads(body) if body.strip().startswith(("{", "[")) else body
 
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import threading
 import time
 import urllib.error
