@@ -7,7 +7,9 @@ Nothing here starts or skips anything: without them every test fails and says wh
 The project is a user's: a ``Pulumi.yaml``, the two-line ``__main__.py`` (``import berth;
 berth.main()``) and ``Pulumi.prod.yaml`` = the repository's prod config with only these changes
 (``ci_config``): images → the local test images (no registry is reachable), storage → 1Gi (the
-cluster's static PVs), CPU *requests* → 100m (the node has 2 cores; limits unchanged).
+cluster's static PVs), CPU *requests* → 100m (the node has 2 cores; limits unchanged), the autoscaler's
+max → its min (against 100m requests any start-up looks like load; ten API pods do not fit beside the
+other tests).
 ``pulumi up`` runs with the provider's own awaits (no skipAwait); the one thing the test cluster
 lacks for them, an ingress controller's address on the Ingresses, comes from
 ``kube.ingress_status_standin``.
@@ -177,7 +179,7 @@ def check_running() -> None:
 
     def api_scaled():  # the HPA (min 3) owns replicas of the api Deployment, which declares none
         d = live("deployment", "api")
-        want = d["spec"].get("replicas") or 0  # metrics are served: under load the HPA may go above 3
+        want = d["spec"].get("replicas") or 0  # 3: ci_config makes the autoscaler's max its min
         return want >= 3 and d["status"].get("availableReplicas") == want
 
     eventually(api_scaled, timeout=180, interval=2, what="HPA scaling api to minReplicas=3")

@@ -29,7 +29,7 @@ IMAGES = {
 
 
 def ci_config(namespace: str, app_image: str = IMAGES["app1"]) -> dict[str, Any]:
-    """``Pulumi.prod.yaml``'s config with only images, storage sizes, CPU requests and the namespace changed."""
+    """``Pulumi.prod.yaml``'s config with only images, storage sizes, CPU requests, the autoscalers' max (= min) and the namespace changed."""
     cfg = copy.deepcopy(yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"])
     cfg["berth:kubernetes"]["namespace"] = namespace
     for db in cfg.get("berth:databases", {}).values():
@@ -44,6 +44,8 @@ def ci_config(namespace: str, app_image: str = IMAGES["app1"]) -> dict[str, Any]
         svc["image"] = app_image
         if "resources" in svc:
             svc["resources"]["cpu"] = "100m"
+        if "autoscale" in svc:  # 100m requests make any start-up look like load: the HPA would go to max
+            svc["autoscale"]["max"] = svc["autoscale"]["min"]  # and the 2-core node shared by tests can't hold 10
     for b in cfg.get("berth:backups", {}).values():
         b["image"] = IMAGES["backup"]
         b["storage"] = "1Gi"

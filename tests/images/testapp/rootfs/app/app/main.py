@@ -128,7 +128,12 @@ class Database:
     def _pool(self):
         with self.lock:
             if self.pool is None:
-                self.pool = psycopg2.pool.ThreadedConnectionPool(0, self.maxconn, self.url, connect_timeout=5)
+                # A connection to a database container that was replaced (new address) would wait for TCP's
+                # retransmissions (minutes): unacknowledged data fails after 3 s instead, and the
+                # query is retried once on a fresh connection (run below).
+                self.pool = psycopg2.pool.ThreadedConnectionPool(
+                    0, self.maxconn, self.url, connect_timeout=5, tcp_user_timeout=3000,
+                    keepalives=1, keepalives_idle=10, keepalives_interval=3, keepalives_count=3)
             return self.pool
 
     def run(self, fn):
