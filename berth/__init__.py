@@ -57,7 +57,11 @@ _EXPORTS = {
     "RateLimit": "berth.components.spec",
     "TlsSpec": "berth.components.spec",
     "TlsMode": "berth.components.spec",
-    # Low-level (they take ``platform.target``); stack config drives them in berth.build.
+    "BackupSpec": "berth.components.spec",
+    "BackupTier": "berth.components.spec",
+    "S3Spec": "berth.components.spec",
+    # Low-level (they take ``platform.target``); stack config drives them in berth.build, and
+    # ``berth.Database(..., backup=BackupSpec(...))`` makes the database's BackupJob.
     "BackupJob": "berth.components.backup",
     "Monitoring": "berth.components.monitoring",
 }

@@ -35,6 +35,7 @@ from typing import Literal, Mapping, Optional, Sequence, Union
 import pulumi
 
 from berth.components import app_service as _app
+from berth.components import backup as _backup
 from berth.components import broker as _broker
 from berth.components import cache as _cache
 from berth.components import database as _database
@@ -44,6 +45,7 @@ from berth.components import stack as _stack
 from berth.components.ir import Role, Workload
 from berth.components.spec.database import reserved_user_problem
 from berth.components.spec import (
+    BackupSpec,
     BrokerSpec,
     CacheSpec,
     DatabaseSpec,
@@ -58,6 +60,7 @@ from berth.components.spec import (
     TlsMode,
     check_targets,
 )
+from berth.components.spec.checks import _check_names, _check_references, check_inputs
 
 __all__ = ["AppService", "Broker", "Cache", "Database", "GraphDatabase", "Platform", "Proxy", "PROXY"]
 
@@ -200,24 +203,80 @@ class Database(_database.Database):
     whom"). Outputs: ``host``, ``port``, ``database``, ``user``, ``password`` (secret), ``connection_url``
     (secret) and with ``replica=True`` ``replica_host`` / ``replica_url`` (secret); ``ready`` lists
     what a dependent should wait for.
+
+    ``backup`` (a ``BackupSpec``: tiers, storage, s3, restore_from, image) gives it scheduled dumps, as
+    ``berth:backups.NAME`` does: the database gets the dumps' own read-only role and admits them, and
+    ``backup`` becomes the ``BackupJob`` (``None`` without). ``secrets`` holds the S3 keys that
+    ``backup.s3`` names. ``pre_deploy`` is refused here: the dump before each deploy is named after
+    what the apps run, which only ``berth.main()`` sees whole.
     """
 
     def __init__(self, name: str, spec: DatabaseSpec, platform: Platform, *, clients: Sequence[str] = (),
+                 backup: Optional[BackupSpec] = None, secrets: Optional[Mapping[str, pulumi.Input[str]]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         platform._claim("database", name)
         platform._check_target_fields("database", "databases", name, spec)
         problem = reserved_user_problem("spec", name, spec)
         if problem:
             raise ValueError(f"database {name!r}: {problem}")
+        s3 = _check_backup(name, spec, backup, platform, dict(secrets or {})) if backup is not None else None
+        passwords = _database.database_passwords(name, spec, backed_up=backup is not None)
+        backup_plan = None
+        if backup is not None:
+            prefix = platform.prefix if platform.kind == Target.DOCKER else ""
+            backup_plan = _backup.plan_backup(name, spec, backup, passwords.credentials(), platform.kind.value, prefix,
+                                              "", s3)
         replica = [f"{name}-replica"] if spec.replica else []
-        # The replica streams from the primary, and admits the primary's clients (as berth.build does).
-        allow = platform._allow_from(name, clients, also=replica)
-        replica_allow = [n for n in allow if n not in replica] if spec.replica else None
+        jobs = [w.name for w in backup_plan.workloads] if backup_plan else []
+        # The replica streams from the primary, and admits the primary's clients (as berth.build does);
+        # the dumps read the primary.
+        allow = platform._allow_from(name, clients, also=[*replica, *jobs])
+        replica_allow = [n for n in allow if n not in replica and n not in jobs] if spec.replica else None
         if spec.replica:  # the replica's name is taken, and it admits the primary's clients
             platform._clients[replica[0]] = platform._clients[name]
-        super().__init__(name, spec, platform.target, allow, opts=opts, replica_allow_from=replica_allow)
+        plan = _database.plan_database(name, spec, passwords, allow, replica_allow)
+        super().__init__(name, spec, platform.target, allow, opts=opts, replica_allow_from=replica_allow, plan=plan)
+        # As berth.build: the backups are a component of their own, beside the database's.
+        self.backup: Optional[_backup.BackupJob] = None
+        if backup is not None and backup_plan is not None:
+            self.backup = _backup.BackupJob(name, spec, backup, passwords.credentials(), platform.target, self.ready,
+                                            plan=backup_plan)
         platform._store(name, _app.Connection(spec.engine.value, self.connection_url,
                                               getattr(self, "replica_url", None)), self.ready)
+
+
+def _check_backup(name: str, spec: DatabaseSpec, backup: BackupSpec, platform: Platform,
+                  secrets: dict[str, pulumi.Input[str]]) -> Optional[tuple[pulumi.Output[str], pulumi.Output[str]]]:
+    """The checks of a database's ``backup`` (before anything is declared); its S3 keys, if any."""
+    if not isinstance(backup, BackupSpec):
+        raise TypeError(f"database {name!r}: backup must be a berth.BackupSpec, got {type(backup).__name__}")
+    # The checks of berth:backups.NAME (restore_from, tier names, CronJob name lengths, the Docker
+    # image of MongoDB's dumps, settings of the other target), worded for this argument.
+    key = f"berth:backups.{name}"
+    mini = StackSpec(target=platform.kind, name=platform.prefix, databases={name: spec}, backups={name: backup})
+    problems: list[str] = []
+    found: list[str] = []
+    _check_names(mini, found)
+    _check_references(mini, found)
+    check_targets(mini, found, [])
+    check_inputs(mini, found, [])
+    problems = [p.replace(key, "backup") for p in found if p.startswith(key) and ".s3." not in p]
+    if problems:
+        raise ValueError(f"database {name!r}: " + "; ".join(problems))
+    if backup.pre_deploy:
+        raise ValueError(f"database {name!r}: backup.pre_deploy needs what the apps run, which only berth.main() "
+                         "sees whole (it names each pre-deploy dump); set pre_deploy=False here, or deploy from "
+                         "stack config (berth:backups)")
+    s3 = None
+    if backup.s3:
+        missing = [n for n in (backup.s3.access_key_secret, backup.s3.secret_key_secret) if n not in secrets]
+        if missing:
+            raise ValueError(f"database {name!r}: backup.s3 takes secrets {missing}, which are not in secrets= "
+                             f"({sorted(secrets)}); pass them, e.g. secrets={{{missing[0]!r}: "
+                             "config.require_secret(...)}")
+        s3 = (pulumi.Output.secret(secrets[backup.s3.access_key_secret]),
+              pulumi.Output.secret(secrets[backup.s3.secret_key_secret]))
+    return s3
 
 
 class Cache(_cache.Cache):

@@ -150,6 +150,11 @@ def read_only_root(w: Workload) -> bool:
 
 #: Where the one-shot files container mounts the file volumes (its own root is read-only).
 FILES_MOUNT = "/berth-files"
+#: Where the writer's uploads land: in its own new root, never in a volume. Podman extracts an upload
+#: (the provider sends each at "/") into the root of a container that is not running, and a volume
+#: that is not empty hides it when the container starts: the file of an earlier run would stay. The
+#: script moves each upload from here into its volume.
+UPLOAD_DIR = "/berth-upload"
 #: Directories a volume of generated files must never be mounted over: it would hide the image's own
 #: files there. Generated files live in a directory of their own (``/etc/nginx/berth``, ``/berth``).
 SYSTEM_DIRS = frozenset({
@@ -302,11 +307,11 @@ def _heredoc(content: str, target: str) -> str:
 
 def files_script(dirs: list[FileDir], owner: Optional[str] = None) -> tuple[str, list[tuple[str, pulumi.Input[str], str]]]:
     """The files container's shell script and its variables (name, value, workload path). Each
-    directory is emptied first (but for what was uploaded into it), so a file no longer generated
-    does not linger. Plain files are written by the script itself (visible and known in a preview),
-    long ones from variables; secret files were uploaded (``_uploaded``) and are given to the
-    workload's user (``owner``, ``uid:gid``), readable by it alone; so is a directory the workload
-    deletes from."""
+    directory is emptied first, so a file no longer generated does not linger. Plain files are
+    written by the script itself (visible and known in a preview), long ones from variables; secret
+    files were uploaded into the writer's own root (``_uploaded``, ``UPLOAD_DIR``), are moved into
+    their volume readable by their mode alone (umask 077 until then) and given to the workload's user
+    (``owner``, ``uid:gid``); so is a directory the workload deletes from."""
     lines = ["set -eu"]
     variables: list[tuple[str, pulumi.Input[str], str]] = []
     i = 0
@@ -314,17 +319,14 @@ def files_script(dirs: list[FileDir], owner: Optional[str] = None) -> tuple[str,
         mount = f"{FILES_MOUNT}/{n}"
         if d.writable and owner:
             lines.append(f"chown 0:0 {mount}")  # root's again while it writes (an earlier run gave it away)
-        kept = sorted(posixpath.basename(f.path) for f in d.files if _uploaded(f))
-        if kept:
-            keep = "|".join(shlex.quote(k) for k in kept)
-            lines.append(f'for f in {mount}/* {mount}/.[!.]*; do case "${{f##*/}}" in {keep}) ;; *) rm -f "$f" ;; esac; done')
-        else:
-            lines.append(f"rm -f {mount}/* {mount}/.[!.]*")
+        # Unlinking needs only the directory (root's): a file an earlier run gave the workload goes too.
+        lines.append(f"rm -f {mount}/* {mount}/.[!.]*")
         for f in d.files:
             target = shlex.quote(f"{mount}/{posixpath.basename(f.path)}")
             if _uploaded(f):
-                lines.append(f"test -f {target}")  # uploaded when this container was created
-                # chmod first: once the file is the workload's, root without CAP_FOWNER may not chmod it.
+                staged = shlex.quote(_upload_path(n, f))
+                lines.append(f"test -f {staged}")  # uploaded when this container was created
+                lines.append(f"(umask 077 && cat {staged} > {target}) && rm -f {staged}")
                 lines.append(f"chmod {f.mode:o} {target}")
                 if f.secret and owner:
                     lines.append(f"chown {owner} {target}")
@@ -346,15 +348,18 @@ def files_script(dirs: list[FileDir], owner: Optional[str] = None) -> tuple[str,
     return "\n".join(lines) + "\n", variables
 
 
+def _upload_path(n: int, f: File) -> str:
+    return f"{UPLOAD_DIR}/{n}/{posixpath.basename(f.path)}"
+
+
 def files_uploads(dirs: list[FileDir]) -> list[dict[str, Any]]:
-    """The files uploaded into the writer's volumes when it is created (``_uploaded``), with their
-    modes: the provider extracts them before the container starts, into the volume mounted there."""
+    """The files uploaded into the writer's root when it is created (``_uploaded``): the provider
+    extracts them before the container starts; its script moves them into their volumes."""
     out = []
     for n, d in enumerate(dirs):
         for f in d.files:
             if _uploaded(f):
-                out.append({"file": f"{FILES_MOUNT}/{n}/{posixpath.basename(f.path)}", "content": f.content,
-                            "permissions": f"0{f.mode:o}"})
+                out.append({"file": _upload_path(n, f), "content": f.content, "permissions": "0400"})
     return out
 
 
@@ -368,10 +373,11 @@ def files_init_args(ctx: DockerContext, w: Workload) -> dict[str, Any]:
     exits, and `docker inspect` shows its environment and command. They are uploaded into the
     volumes when the container is created (`docker inspect` does not show uploads) and given to the
     workload's user, mode 0400: only the process that reads them can (CAP_CHOWN, the one capability
-    such a writer gets). dockerd refuses an upload into a container whose root is read-only, even into
-    a volume, so such a writer's root is writable (nothing writes there: the uploads go into the
-    volumes). A changed file replaces this container (it runs again) and, through the workload's
-    ``berth.files`` hash, the workload."""
+    such a writer gets). The uploads land in the writer's own root (``UPLOAD_DIR``), which is
+    therefore writable, and are moved from there (dockerd refuses an upload into a container whose root
+    is read-only, and Podman would extract one at a volume's path under the volume, into the root). A
+    changed file replaces this container (it runs again) and, through the workload's ``berth.files``
+    hash, the workload."""
     dirs = file_dirs(ctx, w)
     owner = f"{w.user}:{w.fs_group}" if w.user is not None else None
     script, variables = files_script(dirs, owner)

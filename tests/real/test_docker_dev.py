@@ -44,7 +44,7 @@ from typing import Any, Optional
 import pytest
 
 from tests.real.pulumi_cli import EngineMissing, Pulumi, PulumiError, changes, write_project, write_stack_config
-from tests.real.stacks.seeds import force_cleanup
+from tests.real.stacks.seeds import force_cleanup, wait_until
 from tests.real.stacks.seeds import leftovers as stack_leftovers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "stacks"))
@@ -705,7 +705,17 @@ def test_g_prod_like_destroy_stops_at_and_then_keeps_protected_volumes(env, tmp_
         timed(env, "pulumi up (prod-like, onto the retained volumes)", p.up)
         wait_http(f"{https}/health")
         assert http_json("GET", f"{https}/api/items/{kept['id']}")["value"] == "written-before-the-destroy"
-        metrics = exec_in(env, f"{PROD_NAME}-prometheus", ["wget", "-q", "-O", "-", "http://db-exporter:9187/metrics"])
+        # `up` waits for the database and the app, not for the exporter: Prometheus reaches it by name once
+        # it runs (Podman's DNS learns a container's name when it starts). Its state is in the message if not.
+        def exporter_metrics() -> str:
+            try:
+                return exec_in(env, f"{PROD_NAME}-prometheus", ["wget", "-q", "-O", "-", "http://db-exporter:9187/metrics"])
+            except AssertionError as e:
+                c = env.client.containers.get(f"{PROD_NAME}-db-exporter")
+                raise AssertionError(f"{e}; exporter {c.status}, restarts {c.attrs['RestartCount']}, log: "
+                                     f"{c.logs(tail=5).decode(errors='replace')}") from None
+
+        metrics = wait_until("Prometheus reads the database exporter", exporter_metrics, 60, 2)
         assert re.search(r"^pg_up 1$", metrics, re.M)
         assert "backup written:" in exec_in(env, f"{PROD_NAME}-db-backup", ["bash", "/berth/backup.sh", "daily", "7"])
     finally:

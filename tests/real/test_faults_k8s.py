@@ -281,6 +281,46 @@ def test_c_database_pod_killed_under_traffic_loses_no_acknowledged_write(prod):
 # ---------------------------------------------------------------- d: a failing pre-deploy dump
 
 
+def test_d_failed_predeploy_dump_stops_the_app_update(prod):
+    claim = kubectl_json("-n", NAMESPACE, "get", "pvc", "db-backups")
+    path = kubectl_json("get", "pv", claim["spec"]["volumeName"])["spec"]["hostPath"]["path"]
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0777", "berth-full-backups", path], check=True)
+    FULL["mount"] = path
+    with open(f"{path}/filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError:
+            pass
+    before = api_version()
+    image = IMAGES["app2"] if before == "1" else IMAGES["app1"]
+    set_app_image(prod, image)
+    t0 = time.monotonic()
+    with kube.ingress_status_standin():
+        res = prod.up(check=False)
+    TIMES["failed pre-deploy dump: pulumi up stopped after"] = round(time.monotonic() - t0, 1)
+    assert res.returncode != 0, res
+    assert "predeploy-backup" in res.output, res
+    dep = kubectl_json("-n", NAMESPACE, "get", "deployment", "api")
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] != image, "the app was updated after a failed dump"
+    assert api_version() == before
+    failed = [j for j in kubectl_json("-n", NAMESPACE, "get", "jobs")["items"]
+              if "predeploy" in j["metadata"]["name"] and j["status"].get("failed")]
+    assert failed, "no failed pre-deploy Job"
+    # Its pod (restartPolicy OnFailure) is deleted when the Job gives up: the Job says why.
+    reasons = [(c["type"], c.get("reason"), c.get("message")) for c in failed[0]["status"].get("conditions", [])]
+    log(f"[d] the failed dump job: {reasons}")
+    assert any(t == "Failed" for t, _, _ in reasons), reasons
+    # The volume freed, the same `pulumi up` completes and the app is updated.
+    subprocess.run(["umount", path], check=True)
+    FULL.pop("mount")
+    t0 = time.monotonic()
+    with kube.ingress_status_standin():
+        prod.up()
+    all_ready()
+    TIMES["failed pre-deploy dump: up after the volume was freed"] = round(time.monotonic() - t0, 1)
+    assert api_version() == ("2" if image == IMAGES["app2"] else "1")
+    prod.expect_no_changes()
 
 
 def test_z_report(prod):

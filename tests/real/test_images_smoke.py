@@ -133,7 +133,16 @@ class Env:
         c = self.client.containers.create(image, name=self.name(base), network=self.network.name, **kw)
         self.containers.append(c)
         for path, archive in (files or {}).items():
-            assert c.put_archive(path, archive), f"upload to {path} failed"
+            try:
+                assert c.put_archive(path, archive), f"upload to {path} failed"
+            except docker.errors.APIError as e:
+                # Podman 4.3's copier child (a re-exec that unpacks into the stopped container's root)
+                # sometimes dies under load: "passing bulk input to subprocess: write |1: broken pipe".
+                # Its own defect, not the image's: uploaded again once, and said so.
+                if "broken pipe" not in str(e):
+                    raise
+                print(f"[images smoke] {base}: upload to {path} failed once ({e}); again", flush=True)
+                assert c.put_archive(path, archive), f"upload to {path} failed"
         c.start()
         return c
 

@@ -82,7 +82,7 @@ def docker_files(recording: Recording, container: str) -> dict[str, str]:
     import subprocess
     import tempfile
 
-    from berth.components.targets.docker import FILES_MOUNT
+    from berth.components.targets.docker import FILES_MOUNT, UPLOAD_DIR
 
     try:
         writer = recording.find(CONTAINER, f"{container}-files")
@@ -99,9 +99,12 @@ def docker_files(recording: Recording, container: str) -> dict[str, str]:
         # What the provider uploads before the container starts, then the script (its chown stubbed:
         # the owners are the workload's users, which may not exist here).
         for u in writer.inputs.get("uploads", []):
-            with open(u["file"].replace(f"{FILES_MOUNT}/", f"{tmp}/"), "w", encoding="utf-8") as f:
+            staged = u["file"].replace(f"{UPLOAD_DIR}/", f"{tmp}/upload/")
+            os.makedirs(os.path.dirname(staged), exist_ok=True)
+            with open(staged, "w", encoding="utf-8") as f:
                 f.write(u["content"])
-        script = "chown() { :; }\n" + writer.inputs["command"][0].replace(f"{FILES_MOUNT}/", f"{tmp}/")
+        script = "chown() { :; }\n" + writer.inputs["command"][0].replace(f"{FILES_MOUNT}/", f"{tmp}/").replace(
+            f"{UPLOAD_DIR}/", f"{tmp}/upload/")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env_map(writer)}
         subprocess.run(["sh", "-c", script], env=env, check=True)
         out = {}

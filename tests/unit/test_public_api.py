@@ -91,6 +91,58 @@ def test_the_api_declares_what_the_stack_config_declares(tmp_path, target):
         assert replica == ["api", "worker"]
 
 
+BACKUP_TIERS = [{"name": "daily", "schedule": "0 2 * * *", "keep": 7}, {"name": "weekly", "schedule": "0 3 * * 0", "keep": 4}]
+
+
+@pytest.mark.parametrize("target", ["docker", "kubernetes"])
+def test_a_database_with_backups_declares_what_berth_backups_declares(tmp_path, target):
+    config = {"berth:target": target, **STACK_CONFIG,
+              "berth:backups": {"db": {"tiers": BACKUP_TIERS, "storage": "2Gi", "restore_from": "latest"}}}
+    from_config = record("dev", project_dir=project(tmp_path, "shop"), config=config)
+
+    def program() -> None:
+        platform = berth.Platform("shop", target=target)
+        db = berth.Database("db", berth.DatabaseSpec(storage="1Gi", replica=True), platform, clients=["api", "worker"],
+                            backup=berth.BackupSpec(tiers=[berth.BackupTier(**t) for t in BACKUP_TIERS], storage="2Gi",
+                                                    restore_from="latest"))
+        assert db.backup is not None and db.backup.workloads
+        berth.Cache("cache", berth.CacheSpec(maxmemory="64mb"), platform, clients=["api"])
+        berth.AppService(
+            "api",
+            berth.ServiceSpec(image="ghcr.io/acme/api:1.4.2", port=8000, uses=["db", "cache"],
+                              secret_env={"API_TOKEN": "token", "SESSION_KEY": berth.GeneratedSecret()}),
+            platform, secrets={"token": "<<berth:config:token>>"}, clients=["proxy", "worker"],
+        )
+        berth.AppService("worker", berth.ServiceSpec(image="ghcr.io/acme/api:1.4.2", command=["worker"], uses=["db"],
+                                                     depends_on=["api"]), platform)
+        berth.Proxy("proxy", berth.ProxySpec(routes=[berth.Route(path="/", service="api")]), platform)
+
+    from_api = run(tmp_path, program)
+    assert comparable(from_api) == comparable(from_config)
+    names = {r.name for r in from_api.resources}
+    assert "db-backup-password" in names  # the dumps' own role
+    if target == "kubernetes":
+        assert {"db-backup-daily", "db-backup-weekly", "db-restore"} <= {
+            r.inputs["metadata"]["name"] for r in from_api.resources if "metadata" in r.inputs}
+
+
+def test_backups_of_a_hand_written_database_are_checked_and_named(tmp_path):
+    def backup_of(**kw):
+        def program():
+            platform = berth.Platform("shop")
+            berth.Database("db", berth.DatabaseSpec(), platform,
+                           backup=berth.BackupSpec(tiers=[berth.BackupTier(**BACKUP_TIERS[0])], **kw))
+        return program
+
+    assert "backup.pre_deploy" in fails(tmp_path, backup_of(pre_deploy=True))
+    err = fails(tmp_path, backup_of(restore_from="lastest"))
+    assert "database 'db': backup.restore_from" in err, err
+    s3 = {"endpoint": "https://s3.example.com", "bucket": "dumps", "access_key_secret": "s3-id",
+          "secret_key_secret": "s3-key"}
+    err = fails(tmp_path, backup_of(s3=berth.S3Spec(**s3)))
+    assert "backup.s3 takes secrets ['s3-id', 's3-key']" in err, err
+
+
 def test_a_hand_written_program_keeps_the_program_s_garbage_collector(tmp_path):
     import gc
 

@@ -6,9 +6,12 @@ the Kubernetes test cluster (its own namespace) and ``dev`` on a Docker host rea
 user's docker CLI talks to the local engine). The story, in file order:
 1. deploy.yml on a push to main: ``pulumi up -s prod`` with the policy pack through the KUBECONFIG
    secret, then a preview with no changes; a second run changes nothing;
-(Steps 2-5 of this story, the dev stack deployed through real SSH and drift.yml finding, reporting and
-closing drift, were taken out: the dev deploy over SSH failed in CI and is not yet understood. The
-fixture still sets the dev stack up for SSH, as they need it.)
+2. the dev stack deployed through real SSH by the CLI (as a developer would, with the same key);
+3. drift.yml with nothing changed: no issue;
+4. changes made outside Pulumi: a container stopped and another renamed on the
+   Docker host, a Deployment's replicas and another's env on the cluster: one issue per stack,
+   naming each resource and field (secrets masked), and the stopped container as down;
+5. the drift undone by ``pulumi up``: the issues are closed.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,8 +45,10 @@ DEV_HOST = "shop-dev.example.com"
 TIMES: dict[str, float] = {}
 
 
-def ssh_home(tmp: Path, port: str) -> Path:
-    """A home whose ssh client reaches DEV_HOST as the workflows' access.sh sets it up."""
+def ssh_home(tmp: Path, port: str) -> tuple[Path, Path]:
+    """A home whose ssh client reaches DEV_HOST as the workflows' access.sh sets it up, and a bin
+    directory whose ``ssh`` reads that home's config. OpenSSH takes ``~/.ssh`` from the passwd entry,
+    not from $HOME: a developer's own ~/.ssh/config is what ``-F`` gives here."""
     home = tmp / "dev-home"
     ssh = home / ".ssh"
     ssh.mkdir(parents=True, exist_ok=True)
@@ -51,8 +58,13 @@ def ssh_home(tmp: Path, port: str) -> Path:
     (ssh / "known_hosts").write_text(Path(os.environ["BERTH_SSH_KNOWN_HOSTS"]).read_text())
     (ssh / "config").write_text(f"Host {DEV_HOST}\n  HostName 127.0.0.1\n  Port {port}\n"
                                 f"Host *\n  IdentityFile {key}\n  IdentitiesOnly yes\n  BatchMode yes\n"
-                                "  StrictHostKeyChecking yes\n")
-    return home
+                                f"  UserKnownHostsFile {ssh / 'known_hosts'}\n  StrictHostKeyChecking yes\n")
+    bin_dir = tmp / "dev-bin"
+    bin_dir.mkdir(exist_ok=True)
+    wrapper = bin_dir / "ssh"
+    wrapper.write_text(f"#!/bin/sh\nexec {shutil.which('ssh')} -F {ssh / 'config'} \"$@\"\n")
+    wrapper.chmod(0o755)
+    return home, bin_dir
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +81,8 @@ def shop(tmp_path_factory):
                                                                sort_keys=True))
     state = tmp / "state"
     stacks = init_stacks(repo, state)
-    home = ssh_home(tmp, os.environ["BERTH_SSHD_PORT"])
-    stacks["dev"].env_extra["HOME"] = str(home)
+    home, bin_dir = ssh_home(tmp, os.environ["BERTH_SSHD_PORT"])
+    stacks["dev"].env_extra.update(HOME=str(home), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     repo.commit("The shop's stacks, initialised")
     kube.forget_namespace(NAMESPACE)
     gh = GitHubStandIn(repo.owner, repo.name).__enter__()
@@ -113,6 +125,8 @@ def push_event(repo: TeamRepo) -> dict:
             "repository": {"full_name": repo.full_name, "name": repo.name, "owner": {"login": repo.owner}}}
 
 
+def dispatch_event(repo: TeamRepo) -> dict:
+    return {"ref": "refs/heads/main", "repository": {"full_name": repo.full_name}}
 
 
 # --------------------------------------------------------------------------- deploy.yml
@@ -141,14 +155,66 @@ def test_a_second_deploy_changes_nothing(shop):
 # --------------------------------------------------------------------------- the dev stack over SSH
 
 
+def test_dev_deploys_through_ssh(shop):
+    p = shop.stacks["dev"]
+    with developer_venv(shop.repo):
+        p.up()
+        p.expect_no_changes()
+    sshd_log = Path("/run/berth-sshd/sshd.log")
+    if sshd_log.exists():  # the deploy user logged in with its key (the sshd's own record)
+        assert "Accepted publickey for deploy" in sshd_log.read_text()
+    out = subprocess.run(["berth", "status", "-s", "dev", "--project-dir", str(shop.repo.path), "--json", "-"],
+                         env={**os.environ, **p.env_extra}, capture_output=True, text=True)
+    report = json.loads(out.stdout)
+    assert out.returncode == 0 and report["ok"], out.stdout + out.stderr
 
 
 # --------------------------------------------------------------------------- drift.yml
 
 
+def drift_issues(gh: GitHubStandIn) -> dict[str, dict]:
+    out = {}
+    for issue in gh.issues.values():
+        m = re.match(r"<!-- berth-drift:(\S+) -->", issue["body"])
+        assert m, issue["body"][:200]
+        out[m.group(1)] = issue
+    return out
 
 
+def test_drift_with_nothing_changed_opens_no_issue(shop):
+    run = shop.act("workflow_dispatch", "drift.yml", dispatch_event(shop.repo))
+    assert all(v == "success" for v in run.jobs().values()), str(run)
+    assert shop.gh.issues == {} and shop.gh.unexpected == []
+    assert [c for c in shop.gh.calls() if not c.startswith("GET")] == []
 
 
+def test_drift_outside_pulumi_is_one_issue_per_stack_naming_each_change(shop):
+    docker = ["docker", "-H", os.environ["DOCKER_HOST"]]
+    subprocess.run([*docker, "stop", f"{DEV_NAME}-worker-2"], check=True, capture_output=True)
+    # Renamed by hand (Podman's Docker API has no `docker update`; a rename is a field change too).
+    subprocess.run([*docker, "rename", f"{DEV_NAME}-beat", f"{DEV_NAME}-beat-by-hand"], check=True, capture_output=True)
+    kubectl("-n", NAMESPACE, "scale", "deployment/worker", "--replicas=1")
+    kubectl("-n", NAMESPACE, "set", "env", "deployment/beat", "LOG_LEVEL=debug")
+    run = shop.act("workflow_dispatch", "drift.yml", dispatch_event(shop.repo))
+    assert run.jobs()["drift issues"] == "success", str(run)
+    issues = drift_issues(shop.gh)
+    assert set(issues) == {"dev", "prod"}, issues.keys()
+    dev, prod = issues["dev"]["body"], issues["prod"]["body"]
+    assert all(i["state"] == "open" and i["labels"] == [{"name": "berth-drift"}] for i in issues.values())
+    assert "worker-2" in dev and f"{DEV_NAME}-beat-by-hand" in dev, dev[:4000]
+    assert re.search(r"worker-2.*(exited|missing|stopped)", dev, re.S), dev[:4000]
+    assert re.search(r"worker.*replicas", prod, re.S) and "LOG_LEVEL" in prod, prod[:4000]
+    secret_values = [str(v) for p in shop.stacks.values() for v in p.outputs(show_secrets=True).values()
+                     if isinstance(v, str) and len(v) >= 12]
+    for body in (dev, prod):
+        assert not any(v in body for v in secret_values), "a secret output appears in a drift issue"
 
 
+def test_drift_undone_closes_the_issues(shop):
+    for p in shop.stacks.values():
+        with kube.ingress_status_standin(), developer_venv(shop.repo):
+            p.up()
+    run = shop.act("workflow_dispatch", "drift.yml", dispatch_event(shop.repo))
+    assert run.jobs()["drift issues"] == "success", str(run)
+    assert {i["state"] for i in shop.gh.issues.values()} == {"closed"}, shop.gh.issues
+    assert len(shop.gh.issues) == 2

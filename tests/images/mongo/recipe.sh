@@ -8,7 +8,9 @@
 # Berth's Kubernetes backups run when no backup image is set.
 # Read-only root works with a tmpfs on /tmp (SQLite's temporary files).
 # FerretDB is patched (mongo/patches/): createIndexes accepts and ignores "ns" and "v" as MongoDB does
-# (mongorestore sends "ns" with every index).
+# (mongorestore sends "ns" with every index); the user commands (createUser, updateUser, dropUser,
+# usersInfo) exist without authentication too, as on a mongod without --auth, where Berth's entrypoint
+# sets the users (FerretDB 1.24.2 had them only with its new authentication on).
 FERRETDB_VERSION=v1.24.2
 MONGO_TOOLS_TARBALL="${BERTH_MONGO_TOOLS_TARBALL:-${BERTH_SHARED:-$HERE/../../../shared}/vendor/mongo-tools.tar.gz}"
 PACKAGES=(python3 python3-pymongo ca-certificates tzdata)
