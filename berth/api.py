@@ -223,7 +223,7 @@ class Database(_database.Database):
         passwords = _database.database_passwords(name, spec, backed_up=backup is not None)
         backup_plan = None
         if backup is not None:
-            prefix = platform.prefix if platform.kind == Target.DOCKER else ""
+            prefix = platform.target.prefix if platform.kind == Target.DOCKER else ""  # images built on the host
             backup_plan = _backup.plan_backup(name, spec, backup, passwords.credentials(), platform.kind.value, prefix,
                                               "", s3)
         replica = [f"{name}-replica"] if spec.replica else []
@@ -253,7 +253,7 @@ def _check_backup(name: str, spec: DatabaseSpec, backup: BackupSpec, platform: P
     # The checks of berth:backups.NAME (restore_from, tier names, CronJob name lengths, the Docker
     # image of MongoDB's dumps, settings of the other target), worded for this argument.
     key = f"berth:backups.{name}"
-    mini = StackSpec(target=platform.kind, name=platform.prefix, databases={name: spec}, backups={name: backup})
+    mini = StackSpec(target=platform.kind, databases={name: spec}, backups={name: backup})
     problems: list[str] = []
     found: list[str] = []
     _check_names(mini, found)

@@ -26,6 +26,8 @@ import pulumi
 
 from berth.components.spec import (
     Autoscale,
+    BackupSpec,
+    BackupTier,
     BrokerSpec,
     CacheSpec,
     DatabaseEngine,
@@ -84,6 +86,25 @@ class PlatformArgs(TypedDict):
     ingress-nginx."""
 
 
+class BackupTierArgs(TypedDict):
+    """One schedule of dumps with its own retention."""
+
+    name: str
+    schedule: str
+    keep: int
+
+
+class BackupArgs(TypedDict):
+    """Scheduled dumps of the database, as berth:backups.NAME: its own read-only role for the dumps,
+    the tiers' schedules and retention, a volume for them, and a one-shot restore."""
+
+    tiers: list[BackupTierArgs]
+    storage: NotRequired[str]
+    alert_after: NotRequired[str]
+    restore_from: NotRequired[str]
+    image: NotRequired[str]
+
+
 class DatabaseArgs(TypedDict):
     """A PostgreSQL or MongoDB database with a generated password."""
 
@@ -101,6 +122,9 @@ class DatabaseArgs(TypedDict):
     replica: NotRequired[bool]
     resources: NotRequired[ResourcesArgs]
     settings: NotRequired[dict[str, str]]
+    backup: NotRequired[BackupArgs]
+    """Scheduled dumps of this database (the dumps' role, schedules, retention, restore). Defaults to
+    none."""
 
 
 class CacheArgs(TypedDict):
@@ -283,6 +307,8 @@ class ProxyArgs(TypedDict):
 MIRRORS: dict[type, type] = {
     ResourcesArgs: Resources,
     DatabaseArgs: DatabaseSpec,
+    BackupArgs: BackupSpec,
+    BackupTierArgs: BackupTier,
     CacheArgs: CacheSpec,
     BrokerArgs: BrokerSpec,
     GraphDatabaseArgs: GraphDatabaseSpec,
@@ -313,6 +339,9 @@ NOT_SERVED: dict[tuple[type, str], str] = {
     (TlsSpec, "cert_secret"): "mode secret takes the values themselves (the proxy's tls_certificate and "
                               "tls_private_key), not names in berth:secrets",
     (TlsSpec, "key_secret"): "as cert_secret",
+    (BackupSpec, "s3"): "its keys are names in berth:secrets, which a component program has not; not served yet",
+    (BackupSpec, "pre_deploy"): "refused outside berth.main(): the dump before each deploy is named after what "
+                                "every app runs, which only the whole stack config shows",
 }
 
 #: Properties that hold a resource of this package. The host's schema inference names a resource

@@ -24,6 +24,8 @@ from pydantic import ValidationError
 from berth import api
 from berth.components.spec import (
     NAMESPACE,
+    BackupSpec,
+    BackupTier,
     BrokerSpec,
     CacheSpec,
     DatabaseSpec,
@@ -240,9 +242,15 @@ def _store_init(self: Any, kind: str, model: type, name: str, args: Mapping[str,
     spec = _spec(p, model, keys)
     section = {"Database": "databases", "Cache": "caches", "Broker": "brokers", "GraphDatabase": "graphs"}[kind]
     _stack_checks(p, platform, section, spec, _names(model))
+    extra: dict[str, Any] = {}
+    names = _names(model) | {"clients", "platform"}
+    if kind == "Database":
+        backup = p.plain(["backup"]).get("backup")
+        if backup is not None:
+            extra["backup"] = p.model(BackupSpec, backup, prefix=("backup",), extra_names=_names(BackupTier))
+        names |= {"backup"} | _names(BackupSpec, BackupTier)
     p.check()
-    _construct(p, _names(model) | {"clients", "platform"},
-               lambda: base.__init__(self, name, spec, platform, clients=clients, opts=opts))
+    _construct(p, names, lambda: base.__init__(self, name, spec, platform, clients=clients, opts=opts, **extra))
     self._berth_name, self._berth_platform = name, platform
     _remember(kind, name, self)
 

@@ -194,9 +194,11 @@ class Props:
         in the schema's names."""
         names = set(names)
         text = re.sub(rf"^[a-z ]+ {re.escape(repr(self.name))}: ", "", str(exc))
-        m = re.match(r"^([a-z_]+)(?: = (.*?))?: (.*)$", text, re.S)
-        if m and m.group(1) in names:  # one property's problem: `run_as_root: set for target kubernetes, ...`
-            problem = (camel_case(m.group(1)), m.group(2) or "", words(m.group(3), names))
+        m = re.match(r"^([a-z_]+(?:\.[a-z_]+|\[\d+\])*)(?: = (.*?))?: (.*)$", text, re.S)
+        if m and re.split(r"[.\[]", m.group(1))[0] in names:
+            # one property's problem: `run_as_root: set for target kubernetes, ...`, `backup.restore_from = ...`
+            path = ".".join(x if x.endswith("]") else camel_case(x) for x in m.group(1).split("."))
+            problem = (path, m.group(2) or "", words(m.group(3), names))
         else:
             problem = ("", "", words(text, names))
         return PropertyError(self.kind, self.name, [*self.problems, problem])
