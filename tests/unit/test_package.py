@@ -121,14 +121,14 @@ def test_schema_size_is_reported():
 # ---------------------------------------------------------------- the example program = the Python API
 
 
-def python_program(prefix: str = "shop-dev") -> Callable[[], None]:
+def python_program(prefix: str = "shop-dev", backup: "berth.BackupSpec | None" = None) -> Callable[[], None]:
     """The YAML example written with berth.api."""
 
     def program() -> None:
         import pulumi
 
         platform = berth.Platform("platform", target="docker", prefix=prefix)
-        db = berth.Database("db", berth.DatabaseSpec(storage="1Gi"), platform, clients=["api"])
+        db = berth.Database("db", berth.DatabaseSpec(storage="1Gi"), platform, clients=["api"], backup=backup)
         berth.Cache("cache", berth.CacheSpec(), platform, clients=["api"])
         berth.AppService("api", berth.ServiceSpec(image="ghcr.io/acme/shop-api:1.4.2", port=8000, uses=["db", "cache"],
                                                   env={"LOG_LEVEL": "info"}), platform, clients=["proxy"])
@@ -165,33 +165,17 @@ def test_a_yaml_database_with_backups_declares_what_the_python_api_declares(tmp_
     props(doc, "db")["backup"] = {"tiers": [{"name": "daily", "schedule": "0 2 * * *", "keep": 7}],
                                   "storage": "2Gi", "restoreFrom": "latest", "alertAfter": "2h"}
     from_yaml = record("dev", project_dir=yaml_project(tmp_path, doc), config={})
-
-    def program() -> None:
-        import pulumi
-
-        platform = berth.Platform("platform", target="docker", prefix="shop-dev")
-        db = berth.Database("db", berth.DatabaseSpec(storage="1Gi"), platform, clients=["api"], backup=berth.BackupSpec(
-            tiers=[berth.BackupTier(name="daily", schedule="0 2 * * *", keep=7)], storage="2Gi", restore_from="latest",
-            alert_after="2h"))
-        berth.Cache("cache", berth.CacheSpec(), platform, clients=["api"])
-        berth.AppService("api", berth.ServiceSpec(image="ghcr.io/acme/shop-api:1.4.2", port=8000, uses=["db", "cache"],
-                                                  env={"LOG_LEVEL": "info"}), platform, clients=["proxy"])
-        proxy = berth.Proxy("proxy", berth.ProxySpec(bind_address="127.0.0.1", routes=[berth.Route(path="/", service="api")]),
-                            platform)
-        pulumi.export("url", proxy.url)
-        pulumi.export("databaseUrl", db.connection_url)
-
+    backup = berth.BackupSpec(tiers=[berth.BackupTier(name="daily", schedule="0 2 * * *", keep=7)], storage="2Gi",
+                              restore_from="latest", alert_after="2h")
     (tmp_path / "py").mkdir()
     (tmp_path / "py" / "Pulumi.yaml").write_text("name: shop\nruntime: python\n")
-    from_python = record("dev", project_dir=tmp_path / "py", config={}, program=program)
+    from_python = record("dev", project_dir=tmp_path / "py", config={}, program=python_program(backup=backup))
     assert comparable(from_yaml) == comparable(from_python)
     names = {r.inputs.get("name") for r in from_yaml.by_type("docker:index/container:Container")}
     assert {"shop-dev-db-backup", "shop-dev-db-restore"} <= names, names
-    doc = example()
-    props(doc, "db")["backup"] = {"tiers": [{"name": "daily", "schedule": "0 2 * * *", "keep": 0}], "preDeploy": True}
-    text = str(failure(tmp_path, lambda d: props(d, "db").update(backup=props(doc, "db")["backup"])))
-    assert "db.backup.tiers[0].keep = 0" in text, text
     tier = {"name": "daily", "schedule": "0 2 * * *", "keep": 7}
+    text = str(failure(tmp_path, lambda d: props(d, "db").update(backup={"tiers": [{**tier, "keep": 0}]})))
+    assert "db.backup.tiers[0].keep = 0" in text, text
     text = str(failure(tmp_path, lambda d: props(d, "db").update(backup={"tiers": [tier], "restoreFrom": "lastest"})))
     assert "restoreFrom" in text and "did you mean latest" in text and "restore_from" not in text, text
 

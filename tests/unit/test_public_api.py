@@ -57,10 +57,12 @@ STACK_CONFIG: dict[str, Any] = {
 }
 
 
-def api_program(target: str) -> Callable[[], None]:
+def api_program(target: str, backup: "berth.BackupSpec | None" = None) -> Callable[[], None]:
     def program() -> None:
         platform = berth.Platform("shop", target=target)
-        berth.Database("db", berth.DatabaseSpec(storage="1Gi", replica=True), platform, clients=["api", "worker"])
+        db = berth.Database("db", berth.DatabaseSpec(storage="1Gi", replica=True), platform, clients=["api", "worker"],
+                            backup=backup)
+        assert (db.backup is not None) == (backup is not None)
         berth.Cache("cache", berth.CacheSpec(maxmemory="64mb"), platform, clients=["api"])
         berth.AppService(
             "api",
@@ -100,24 +102,8 @@ def test_a_database_with_backups_declares_what_berth_backups_declares(tmp_path, 
               "berth:backups": {"db": {"tiers": BACKUP_TIERS, "storage": "2Gi", "restore_from": "latest"}}}
     from_config = record("dev", project_dir=project(tmp_path, "shop"), config=config)
 
-    def program() -> None:
-        platform = berth.Platform("shop", target=target)
-        db = berth.Database("db", berth.DatabaseSpec(storage="1Gi", replica=True), platform, clients=["api", "worker"],
-                            backup=berth.BackupSpec(tiers=[berth.BackupTier(**t) for t in BACKUP_TIERS], storage="2Gi",
-                                                    restore_from="latest"))
-        assert db.backup is not None and db.backup.workloads
-        berth.Cache("cache", berth.CacheSpec(maxmemory="64mb"), platform, clients=["api"])
-        berth.AppService(
-            "api",
-            berth.ServiceSpec(image="ghcr.io/acme/api:1.4.2", port=8000, uses=["db", "cache"],
-                              secret_env={"API_TOKEN": "token", "SESSION_KEY": berth.GeneratedSecret()}),
-            platform, secrets={"token": "<<berth:config:token>>"}, clients=["proxy", "worker"],
-        )
-        berth.AppService("worker", berth.ServiceSpec(image="ghcr.io/acme/api:1.4.2", command=["worker"], uses=["db"],
-                                                     depends_on=["api"]), platform)
-        berth.Proxy("proxy", berth.ProxySpec(routes=[berth.Route(path="/", service="api")]), platform)
-
-    from_api = run(tmp_path, program)
+    backup = berth.BackupSpec(tiers=[berth.BackupTier(**t) for t in BACKUP_TIERS], storage="2Gi", restore_from="latest")
+    from_api = run(tmp_path, api_program(target, backup))
     assert comparable(from_api) == comparable(from_config)
     names = {r.name for r in from_api.resources}
     assert "db-backup-password" in names  # the dumps' own role
