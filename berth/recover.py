@@ -108,10 +108,12 @@ def plan(deployment: dict[str, Any], exists: Callable[[str, str, str], Optional[
 
 def _docker_client(host: str) -> Any:
     try:
-        import docker  # the Docker SDK (ssh:// hosts through the ssh client, as the docker CLI does)
+        import docker  # noqa: F401 - the Docker SDK
     except ImportError:
         raise RecoverError("the Docker SDK for Python is not installed beside berth: pip install docker") from None
-    return docker.DockerClient(base_url=host, use_ssh_client=True) if host else docker.from_env()
+    from berth.docker_client import docker_client  # ssh:// hosts through the ssh client, as the docker CLI
+
+    return docker_client(host)
 
 
 def docker_exists(host: str, kind: str, name: str) -> Optional[str]:

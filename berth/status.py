@@ -93,11 +93,12 @@ def last_error_line(log: str) -> str:
 
 
 def docker_status(containers: Iterable[tuple[str, bool]], host: Optional[str]) -> list[Workload]:
-    import docker  # the Docker SDK: ssh:// hosts through the ssh client, as the docker CLI does
     from docker.errors import DockerException, NotFound
 
+    from berth.docker_client import docker_client  # ssh:// hosts through the ssh client, as the docker CLI
+
     try:
-        client = docker.DockerClient(base_url=host, use_ssh_client=True) if host else docker.from_env()
+        client = docker_client(host)
         client.ping()
     except DockerException as e:
         raise TargetError(f"the Docker host {host or '(DOCKER_HOST or the local socket)'} cannot be reached: {e}") from e

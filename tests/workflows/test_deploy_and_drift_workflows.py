@@ -163,10 +163,12 @@ def test_dev_deploys_through_ssh(shop):
     sshd_log = Path("/run/berth-sshd/sshd.log")
     if sshd_log.exists():  # the deploy user logged in with its key (the sshd's own record)
         assert "Accepted publickey for deploy" in sshd_log.read_text()
-    out = subprocess.run(["berth", "status", "-s", "dev", "--project-dir", str(shop.repo.path), "--json", "-"],
-                         env={**os.environ, **p.env_extra}, capture_output=True, text=True)
+    # As the developer runs it: the stack's backend and passphrase, and the SSH config, from the env.
+    out = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "berth"), "status", "-s", "dev", "--project-dir",
+                          str(shop.repo.path), "--json", "-"], env=p.env(), capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip(), out.stdout + out.stderr
     report = json.loads(out.stdout)
-    assert out.returncode == 0 and report["ok"], out.stdout + out.stderr
+    assert report["ok"], report
 
 
 # --------------------------------------------------------------------------- drift.yml
