@@ -134,7 +134,10 @@ def test_prod_mongo_backup_drop_restore_keeps_the_document(prod):
     out = prod.exec("mongo-backup", ["bash", "/berth/backup.sh", "daily", "7"])
     assert "backup written: /backups/daily/" in out, out
     dump = out.split("backup written: ")[1].split()[0]
-    # Lose the data: the collection dropped through the app's own connection.
+    # Lose the data: the collection dropped through the app's own connection. Under load Podman's DNS
+    # (aardvark-dns) has failed to answer for a name ("Temporary failure in name resolution"): the
+    # app's container resolves mongo first.
+    seeds.wait_until("the app resolves mongo", lambda: prod.exec("app", ["getent", "hosts", "mongo"]), 30)
     prod.exec("app", ["python3", "-c", "import os, pymongo; c = pymongo.MongoClient(os.environ['DATABASE_URI']); "
                                        "c.get_default_database().drop_collection('items')"])
     status, _ = seeds.http("GET", prod.url(f"/api/mongo/items/{doc['id']}"))

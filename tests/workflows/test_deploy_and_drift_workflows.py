@@ -214,6 +214,8 @@ def test_drift_outside_pulumi_is_one_issue_per_stack_naming_each_change(shop):
 
 def test_drift_undone_closes_the_issues(shop):
     for p in shop.stacks.values():
+        # README "Drift": fields kubectl changed are kubectl's until a forced apply takes them back.
+        p.env_extra["PULUMI_K8S_ENABLE_PATCH_FORCE"] = "true"
         with kube.ingress_status_standin(), developer_venv(shop.repo):
             p.up()
     run = shop.act("workflow_dispatch", "drift.yml", dispatch_event(shop.repo))

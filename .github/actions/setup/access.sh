@@ -28,6 +28,18 @@ if [ -n "${SSH_PRIVATE_KEY:-}" ]; then
   mv -f "$tmp/config" "$dir/config"
   rmdir "$tmp"
   echo "SSH: key and $(grep -cv '^\s*\(#\|$\)' "$dir/berth_known_hosts") known host key(s) installed"
+  # OpenSSH reads ~/.ssh from the passwd entry's home, not from $HOME. Where the two differ (a
+  # self-hosted runner, a container that sets HOME), the ssh on PATH (which the Docker provider and
+  # berth run) is given this config.
+  home=$(getent passwd "$(id -u)" | cut -d: -f6 || true)
+  if [ "$home" != "$HOME" ]; then
+    bin="$RUNNER_TEMP/berth-ssh"
+    install -d -m 0700 "$bin"
+    printf '#!/bin/sh\nexec %s -F %s "$@"\n' "$(command -v ssh)" "$dir/config" >"$bin/ssh"
+    chmod 0700 "$bin/ssh"
+    echo "$bin" >>"$GITHUB_PATH"
+    echo "SSH: HOME is $HOME, not $home (the home ssh reads): the ssh on PATH reads $dir/config"
+  fi
 fi
 
 if [ -n "${KUBECONFIG_DATA:-}" ]; then
