@@ -238,7 +238,7 @@ class Database(_database.Database):
         super().__init__(name, spec, platform.target, allow, opts=opts, replica_allow_from=replica_allow, plan=plan)
         # As berth.build: the backups are a component of their own, beside the database's.
         self.backup: Optional[_backup.BackupJob] = None
-        if backup is not None and backup_plan is not None:
+        if backup is not None and backup_plan is not None:  # (the one implies the other; both for typing)
             self.backup = _backup.BackupJob(name, spec, backup, passwords.credentials(), platform.target, self.ready,
                                             plan=backup_plan)
         platform._store(name, _app.Connection(spec.engine.value, self.connection_url,
@@ -254,7 +254,6 @@ def _check_backup(name: str, spec: DatabaseSpec, backup: BackupSpec, platform: P
     # image of MongoDB's dumps, settings of the other target), worded for this argument.
     key = f"berth:backups.{name}"
     mini = StackSpec(target=platform.kind, databases={name: spec}, backups={name: backup})
-    problems: list[str] = []
     found: list[str] = []
     _check_names(mini, found)
     _check_references(mini, found)
