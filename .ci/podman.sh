@@ -13,8 +13,9 @@
 #   bash .ci/podman.sh stop2               # stops all of that
 #   eval "$(bash .ci/podman.sh start)"   # sets DOCKER_HOST in the calling shell
 #
-# Settings follow shared/REAL-TARGETS.md: runc, cgroupfs, file events logger, vfs storage,
-# raised default ulimits, netavark networks with DNS. Health checks are NOT run by Podman on this
+# Settings follow shared/REAL-TARGETS.md: runc, cgroupfs, file events logger, raised default ulimits,
+# netavark networks with DNS; two departures, both measured in CI (see cmd_install): overlay storage
+# where the kernel mounts it (vfs copies the whole image per container) and Debian's newer aardvark-dns. Health checks are NOT run by Podman on this
 # machine (no systemd timers): `healthd start` runs them in a loop.
 set -euo pipefail
 
@@ -37,6 +38,48 @@ write_if_changed() { # path content
   log "wrote $path"
 }
 
+# aardvark-dns, Podman's container DNS. Debian 12's 1.4 drops every listening socket and rebinds on each
+# SIGHUP (one per container started or stopped on any network), and a SIGHUP that arrives while it
+# rebinds is lost, so its names go stale until the next one: in CI a new process in a running
+# container could not resolve a neighbour for 30 s ("Temporary failure in name resolution"). 1.14
+# (Debian 13's) updates its servers in place; it reads the same config files netavark 1.4 writes.
+# Installed beside Podman's helpers, not over the Debian package: helper_binaries_dir names it first.
+AARDVARK_VERSION="1.14.0-3"
+AARDVARK_DIR="/usr/local/libexec/berth-podman"
+install_aardvark() {
+  if [ -x "$AARDVARK_DIR/aardvark-dns" ] && "$AARDVARK_DIR/aardvark-dns" --version 2>/dev/null | grep -q "^aardvark-dns ${AARDVARK_VERSION%%-*}$"; then
+    return 0
+  fi
+  local cache="${BERTH_CACHE:-/var/cache/berth}/apt-trixie" deb
+  as_root mkdir -p "$cache/lists/partial" "$cache/archives/partial" "$AARDVARK_DIR"
+  printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main\n' \
+    | as_root tee "$cache/sources.list" >/dev/null
+  local apt=(apt-get -q -o "Dir::Etc::SourceList=$cache/sources.list" -o Dir::Etc::SourceParts=/dev/null
+             -o "Dir::State::Lists=$cache/lists" -o "Dir::Cache=$cache" -o "Dir::Cache::archives=$cache/archives"
+             -o APT::Sandbox::User=root)
+  deb="$(ls "$cache"/archives/aardvark-dns_"${AARDVARK_VERSION}"_*.deb 2>/dev/null | head -1 || true)"
+  if [ -z "$deb" ]; then
+    as_root "${apt[@]}" update >&2
+    (cd "$cache/archives" && as_root "${apt[@]}" download "aardvark-dns=$AARDVARK_VERSION" >&2)
+    deb="$(ls "$cache"/archives/aardvark-dns_"${AARDVARK_VERSION}"_*.deb | head -1)"
+  fi
+  local tmp; tmp="$(mktemp -d)"
+  dpkg-deb -x "$deb" "$tmp"
+  as_root install -m 0755 "$tmp/usr/lib/podman/aardvark-dns" "$AARDVARK_DIR/aardvark-dns"
+  rm -rf "$tmp"
+  "$AARDVARK_DIR/aardvark-dns" --version >&2
+}
+
+# Whether this kernel mounts overlayfs here (not on every nested or old setup; vfs is the fallback).
+overlay_ok() {
+  local d; d="$(mktemp -d)"
+  mkdir -p "$d/l" "$d/u" "$d/w" "$d/m"
+  if as_root mount -t overlay overlay -o "lowerdir=$d/l,upperdir=$d/u,workdir=$d/w" "$d/m" 2>/dev/null; then
+    as_root umount "$d/m"; rm -rf "$d"; return 0
+  fi
+  rm -rf "$d"; return 1
+}
+
 cmd_install() {
   # netavark + aardvark-dns: with --no-install-recommends Podman 4.3 falls back to CNI, which has no
   # container name resolution (and the dnsname plugin resolves on one network only).
@@ -57,23 +100,39 @@ cmd_install() {
     log "packages already installed: ${pkgs[*]}"
   fi
 
-  write_if_changed /etc/containers/containers.conf '# Written by .ci/podman.sh (Berth real tests)
+  install_aardvark
+  local driver=vfs graphroot=/var/lib/containers/storage
+  if overlay_ok; then driver=overlay graphroot=/var/lib/containers/storage-overlay; fi
+  write_if_changed /etc/containers/containers.conf "# Written by .ci/podman.sh (Berth real tests)
 [containers]
-default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
+default_ulimits = [\"nofile=20000:20000\", \"nproc=4096:4096\"]
 
 [engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
+runtime = \"runc\"
+cgroup_manager = \"cgroupfs\"
+events_logger = \"file\"
+# The aardvark-dns of install_aardvark first, then Podman's defaults.
+helper_binaries_dir = [\"$AARDVARK_DIR\", \"/usr/local/libexec/podman\", \"/usr/local/lib/podman\", \"/usr/libexec/podman\", \"/usr/lib/podman\"]
 
 [network]
-network_backend = "netavark"'
+network_backend = \"netavark\""
 
-  write_if_changed /etc/containers/storage.conf '# Written by .ci/podman.sh (Berth real tests)
+  # overlay: a container's root is a mount over the image's layers. vfs (what Podman falls back to)
+  # copies the whole image for every container: hundreds of MB written per container, seconds of
+  # I/O that stalled everything else on the machine in CI. Each driver has its own graphroot.
+  write_if_changed /etc/containers/storage.conf "# Written by .ci/podman.sh (Berth real tests)
 [storage]
-driver = "vfs"
-runroot = "/run/containers/storage"
-graphroot = "/var/lib/containers/storage"'
+driver = \"$driver\"
+runroot = \"/run/containers/storage-$driver\"
+graphroot = \"$graphroot\""
+  log "storage driver: $driver ($graphroot)"
+  # The vfs stores of earlier runs (no mounts in them): gigabytes nothing reads any more.
+  if [ "$driver" = overlay ]; then
+    local old
+    for old in /var/lib/containers/storage "${BERTH_PODMAN2_ROOT:-/var/lib/berth-podman2}/storage"; do
+      if [ -d "$old/vfs" ]; then log "removing the old vfs store $old"; as_root rm -rf "$old"; fi
+    done
+  fi
   podman --version >&2
 }
 
@@ -202,7 +261,9 @@ cmd_healthd() {
 RUN_DIR2="${BERTH_PODMAN2_RUN_DIR:-/run/berth-podman2}"
 SOCK2="$RUN_DIR2/podman.sock"
 ROOT2="${BERTH_PODMAN2_ROOT:-/var/lib/berth-podman2}"
-PODMAN2=(--root "$ROOT2/storage" --runroot "$RUN_DIR2/runroot")
+# The driver cmd_install chose; each driver has its own storage here too.
+DRIVER="$(sed -n 's/^driver = "\(.*\)"$/\1/p' /etc/containers/storage.conf 2>/dev/null || true)"
+PODMAN2=(--root "$ROOT2/storage-${DRIVER:-vfs}" --runroot "$RUN_DIR2/runroot-${DRIVER:-vfs}")
 XHOST_IF="berth-xhost"
 XHOST_ADDR="${BERTH_XHOST_ADDR:-10.231.0.1}"
 STORAGE2_IMAGES=(localhost/berth-testapp:1 localhost/berth-nginx:1)

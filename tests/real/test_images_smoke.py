@@ -277,7 +277,6 @@ def test_postgres_contract(env, postgres):
 
     # Over the network (the container's own name resolves to its address on the test network, so
     # this is a host connection, not loopback), with the password: scram-sha-256.
-    # (A separate client container would do the same; on vfs storage every container costs seconds.)
     sql = ("SELECT note FROM seeded; SELECT uid FROM sh_ran; SHOW max_connections; SHOW password_encryption;"
            "CREATE TABLE smoke_rows (v text); INSERT INTO smoke_rows VALUES ('written'); SELECT v FROM smoke_rows;")
     out = exec_ok(postgres, ["psql", "-v", "ON_ERROR_STOP=1", "-At", pg_url(env), "-c", sql])
