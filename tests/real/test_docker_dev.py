@@ -616,8 +616,29 @@ def test_e_backup_retention_and_restore_into_fresh_database(env):
     assert volume_files(env, [f"{PREFIX}-db-restore-files-berth-secrets"]) == {}
     # The app writes to the restored database, whose roles its first start made anew.
     wait_http(env.url("/health"))
-    again = http_json("POST", env.url("/api/items"), {"value": "after-restore"})
+    try:
+        again = http_json("POST", env.url("/api/items"), {"value": "after-restore"})
+    except OSError as e:
+        raise AssertionError(f"POST /api/items after the restore: {e!r}\n{app_diagnosis(env)}") from None
     assert http_json("GET", env.url(f"/api/items/{again['id']}"))["value"] == "after-restore"
+
+
+def app_diagnosis(env: Env) -> str:
+    """What the app and the database show when the app does not answer: the app's log, the address its
+    container resolves for the database, and the database's sessions."""
+    out = []
+    for what, fn in (
+        ("docker logs api (tail)", lambda: env.client.containers.get(f"{PREFIX}-api").logs(tail=40).decode(errors="replace")),
+        ("db address seen by api", lambda: exec_in(env, f"{PREFIX}-api", ["getent", "hosts", "db"])),
+        ("db container", lambda: env.client.containers.get(f"{PREFIX}-db").attrs["NetworkSettings"]["Networks"]),
+        ("pg_stat_activity", lambda: psql(env, "SELECT usename, state, wait_event_type, wait_event, left(query, 80) "
+                                                 "FROM pg_stat_activity WHERE usename IS NOT NULL")),
+    ):
+        try:
+            out.append(f"--- {what}\n{fn()}")
+        except Exception as e:  # noqa: BLE001 - a diagnosis must not hide the failure
+            out.append(f"--- {what}: {e!r}")
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------- f: monitoring

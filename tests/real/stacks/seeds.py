@@ -358,3 +358,28 @@ def wait_http(url: str, timeout: float = 60) -> None:
         return True
 
     wait_until(f"GET {url} → 200", ok, timeout)
+
+
+def docker_bench_finds_nothing_new(d: Deployment) -> None:
+    """Docker's own CIS checker (docker-bench-security, section 5: container runtime) over the
+    deployment's running containers on Docker Engine: every finding is one that
+    tests/checkers/accepted-findings.yaml accepts with its reason. (Whether an accepted entry still
+    covers anything is judged once, over the dev stack: test_dockerd_dev.py.)"""
+    from tests.checkers import docker_bench
+    from tests.checkers.findings import accepted, judge, report
+
+    t0 = time.monotonic()
+    found = docker_bench.run(docker_host_or_fail("docker"), d.prefix, f"{d.prefix} ({d.stack})", d.client)
+    d.timings["docker-bench-security section 5"] = round(time.monotonic() - t0, 1)
+    log(f"[{d.prefix}] docker-bench-security: {len(found)} finding(s): "
+        + "; ".join(sorted({str(f) for f in found}))[:3000])
+    new, _ = judge(found, accepted("docker-bench"))
+    assert not new, report(new, [])
+
+
+def run_last(namespace: dict, *names: str) -> None:
+    """Moves the named tests to the end of a module's namespace, in that order: pytest runs a module's
+    tests in the order they were bound (so a test a module adds can run before the ones it imports
+    that destroy the stack)."""
+    for name in names:
+        namespace[name] = namespace.pop(name)
