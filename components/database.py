@@ -114,8 +114,28 @@ single() { # DATABASE: run the SQL on stdin in single-user mode; fail on the fir
   fi
 }
 value() { # SQL: the one value the query returns (single-user mode, in the postgres database)
-  printf '%s\n\n' "$1" | postgres --single -j -c log_min_error_statement=panic -D "$PGDATA" postgres 2>/dev/null |
-    sed -n 's/^[[:space:]]*1: [a-z_]* = "\(.*\)"[[:space:]].*/\1/p' | head -n 1
+  local out err=/tmp/berth-roles.err
+  if ! out="$(printf '%s\n\n' "$1" | postgres --single -j -c log_min_error_statement=panic -D "$PGDATA" postgres 2>"$err")"; then
+    grep -E 'ERROR:|FATAL:|HINT:' "$err" >&2 || cat "$err" >&2
+    rm -f "$err"
+    echo "berth: reading the roles of $PGDATA failed" >&2
+    return 1
+  fi
+  rm -f "$err"
+  sed -n 's/^[[:space:]]*1: [a-z_]* = "\(.*\)"[[:space:]].*/\1/p' <<<"$out" | head -n 1
+}
+stale_lock() { # the lock file of a server that did not shut down (killed, out of memory, power lost)
+  # It names the PID that server had in its container: 1, which is this container's entrypoint now,
+  # before the server starts. PostgreSQL would take it for a live server and never start; no server
+  # runs here yet, and no other container has this volume (a database container is replaced only
+  # after the old one is gone), so a lock whose PID is not a running postgres is stale.
+  local lock="$PGDATA/postmaster.pid" pid
+  [ -f "$lock" ] || return 0
+  pid="$(head -n 1 "$lock")"
+  if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != postgres ]; then
+    echo "berth: removing the lock file of a server that did not shut down (PID $pid)"
+    rm -f "$lock"
+  fi
 }
 role_exists() { [ "$(value "SELECT count(*) FROM pg_roles WHERE rolname = $(lit "$1");")" != 0 ]; }
 
@@ -129,6 +149,7 @@ hba() { # the superuser only over the socket; the replica's line when there is o
 
 case "${1:?usage: postgres-roles.sh start|init|sql PHASE}" in
 start) # an existing data directory, before the server starts
+  stale_lock
   bootstrap="$(value 'SELECT rolname FROM pg_roles WHERE oid = 10;')"
   [ -n "$bootstrap" ] || { echo "berth: cannot read the roles of $PGDATA" >&2; exit 1; }
   adopt=
