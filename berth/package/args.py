@@ -98,7 +98,8 @@ class BackupArgs(TypedDict):
     """Scheduled dumps of the database, as berth:backups.NAME: its own read-only role for the dumps,
     the tiers' schedules and retention, a volume for them, and a one-shot restore."""
 
-    tiers: list[BackupTierArgs]
+    tiers: NotRequired[list[BackupTierArgs]]
+    """Dump schedules with retention; default daily at 02:00 UTC, 7 kept."""
     storage: NotRequired[str]
     alert_after: NotRequired[str]
     restore_from: NotRequired[str]

@@ -180,6 +180,19 @@ def test_a_yaml_database_with_backups_declares_what_the_python_api_declares(tmp_
     assert "restoreFrom" in text and "did you mean latest" in text and "restore_from" not in text, text
 
 
+def test_a_yaml_backup_without_tiers_gets_the_default_tier_as_from_python(tmp_path):
+    doc = example()
+    props(doc, "db")["backup"] = {"storage": "2Gi"}
+    from_yaml = record("dev", project_dir=yaml_project(tmp_path, doc), config={})
+    (tmp_path / "py").mkdir()
+    (tmp_path / "py" / "Pulumi.yaml").write_text("name: shop\nruntime: python\n")
+    from_python = record("dev", project_dir=tmp_path / "py", config={},
+                         program=python_program(backup=berth.BackupSpec(storage="2Gi")))
+    assert comparable(from_yaml) == comparable(from_python)
+    cron = [r for r in from_yaml.resources if "0 2 * * *" in json.dumps(r.inputs, default=str)]
+    assert cron, "the default tier (daily at 02:00) is not in what the YAML program declares"
+
+
 def test_berth_render_writes_the_yaml_program(tmp_path):
     idx = render("dev", tmp_path / "out", project_dir=yaml_project(tmp_path))
     assert idx["project"] == "shop" and idx["counts"]["other"] == 23, idx["counts"]
