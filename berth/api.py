@@ -60,7 +60,7 @@ from berth.components.spec import (
     TlsMode,
     check_targets,
 )
-from berth.components.spec.checks import _check_names, _check_references, check_inputs
+from berth.components.spec.checks import check_names, check_references, check_inputs
 
 __all__ = ["AppService", "Broker", "Cache", "Database", "GraphDatabase", "Platform", "Proxy", "PROXY"]
 
@@ -255,8 +255,8 @@ def _check_backup(name: str, spec: DatabaseSpec, backup: BackupSpec, platform: P
     key = f"berth:backups.{name}"
     mini = StackSpec(target=platform.kind, databases={name: spec}, backups={name: backup})
     found: list[str] = []
-    _check_names(mini, found)
-    _check_references(mini, found)
+    check_names(mini, found)
+    check_references(mini, found)
     check_targets(mini, found, [])
     check_inputs(mini, found, [])
     problems = [p.replace(key, "backup") for p in found if p.startswith(key) and ".s3." not in p]

@@ -36,7 +36,7 @@ from berth.components.spec import (
     StackSpec,
     TlsMode,
 )
-from berth.components.spec.checks import _check_references
+from berth.components.spec.checks import check_references
 
 from .args import (
     AppServiceArgs,
@@ -176,7 +176,7 @@ def _stack_checks(p: Props, platform: Optional["Platform"], section: str, spec: 
     fields[section] = spec if section == "proxy" else {p.name: spec}
     stack = StackSpec.model_construct(target=platform.kind, domain="localhost", **fields)
     problems: list[str] = []
-    _check_references(stack, problems)
+    check_references(stack, problems)
     for text in problems:
         if text.startswith(key) and not re.match(rf"{re.escape(key)}\.(uses|depends_on|secret_env)\b", text):
             p.stack_problem(text, key, names)

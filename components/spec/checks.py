@@ -20,7 +20,7 @@ from .stack import StackSpec
 from .units import memory_mib, redis_bytes
 
 
-def _check_names(spec: StackSpec, problems: list[str]) -> None:
+def check_names(spec: StackSpec, problems: list[str]) -> None:
     seen: dict[str, str] = {}
     derived = {f"{d}-replica": d for d, s in spec.databases.items() if s.replica}
     for section in ("databases", "caches", "services"):
@@ -69,7 +69,7 @@ def _missing_secret(key: str, ref: str, example: str = "<value>") -> str:
             f"`pulumi config set --secret --path '{NAMESPACE}:secrets.{ref}' {example}`")
 
 
-def _check_references(spec: StackSpec, problems: list[str]) -> None:
+def check_references(spec: StackSpec, problems: list[str]) -> None:
     stores = {**{n: d.engine.value for n, d in spec.databases.items()}, **{n: "redis" for n in spec.caches}}
     stores.update({n: "rabbitmq" for n in spec.brokers})
     stores.update({n: "neo4j" for n in spec.graphs})

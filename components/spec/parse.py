@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from pydantic import ValidationError
 
-from .checks import _check_cycles, _check_names, _check_references, check_inputs, check_targets
+from .checks import _check_cycles, check_names, check_references, check_inputs, check_targets
 from .fields import NAMESPACE, ConfigError
 from .reference import _field_homes, _model_at
 from .stack import StackSpec
@@ -118,8 +118,8 @@ def parse_spec(raw: dict[str, Any], warnings: Optional[list[str]] = None) -> Sta
                 problems.append(text)
         raise ConfigError(problems) from None
     problems: list[str] = []
-    _check_names(spec, problems)
-    _check_references(spec, problems)
+    check_names(spec, problems)
+    check_references(spec, problems)
     check_targets(spec, problems, warnings if warnings is not None else [])
     _check_cycles(spec, problems)
     check_inputs(spec, problems, warnings if warnings is not None else [])
