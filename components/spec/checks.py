@@ -21,6 +21,7 @@ from .units import memory_mib, redis_bytes
 
 
 def check_names(spec: StackSpec, problems: list[str]) -> None:
+    """Names that collide: with each other, with a read replica's or with Berth's own workloads."""
     seen: dict[str, str] = {}
     derived = {f"{d}-replica": d for d, s in spec.databases.items() if s.replica}
     for section in ("databases", "caches", "services"):
@@ -70,6 +71,7 @@ def _missing_secret(key: str, ref: str, example: str = "<value>") -> str:
 
 
 def check_references(spec: StackSpec, problems: list[str]) -> None:
+    """What one part names of another: the stores a service uses, its depends_on, secrets, backups."""
     stores = {**{n: d.engine.value for n, d in spec.databases.items()}, **{n: "redis" for n in spec.caches}}
     stores.update({n: "rabbitmq" for n in spec.brokers})
     stores.update({n: "neo4j" for n in spec.graphs})
