@@ -284,15 +284,7 @@ def test_a_docker_bench_security_finds_nothing_new(dep):
     """Docker's own CIS checker (docker-bench-security, section 5: container runtime) over the stack's
     running containers on Docker Engine: every finding is fixed, or accepted with its reason in
     tests/checkers/accepted-findings.yaml; a new one fails, and so does an accepted one that is gone."""
-    from tests.checkers import docker_bench
-    from tests.checkers.findings import accepted, judge, report
-
-    t0 = time.monotonic()
-    found = docker_bench.run(seeds.docker_host_or_fail("docker"), PREFIX, f"./{STACK}", dep.client)
-    TIMES["docker-bench-security section 5"] = round(time.monotonic() - t0, 1)
-    log(f"[a] docker-bench-security: {len(found)} finding(s): " + "; ".join(sorted({str(f) for f in found}))[:3000])
-    new, stale = judge(found, accepted("docker-bench"))
-    assert not new and not stale, report(new, stale)
+    TIMES["docker-bench-security section 5"] = seeds.docker_bench_finds_nothing_new(dep, stale_fails=True)
 
 
 # ---------------------------------------------------------------- b: backup volume full
@@ -420,8 +412,6 @@ def test_d_each_container_crashes_and_comes_back_by_its_restart_policy(dep):
     dep.pulumi.expect_no_changes()
 
 
-
-
 # ---------------------------------------------------------------- e: database killed under traffic
 
 
@@ -491,8 +481,6 @@ def test_e_database_killed_under_traffic_comes_back_without_losing_an_acknowledg
     # the app retries a query once on a new connection).
     started = float(psql(dep, "SELECT extract(epoch FROM pg_postmaster_start_time())"))
     assert started > killed_at, (started, killed_at)
-
-
 
 
 # ---------------------------------------------------------------- f: dockerd restarted

@@ -360,21 +360,25 @@ def wait_http(url: str, timeout: float = 60) -> None:
     wait_until(f"GET {url} → 200", ok, timeout)
 
 
-def docker_bench_finds_nothing_new(d: Deployment) -> None:
+def docker_bench_finds_nothing_new(d: Deployment, *, stale_fails: bool = False) -> float:
     """Docker's own CIS checker (docker-bench-security, section 5: container runtime) over the
     deployment's running containers on Docker Engine: every finding is one that
-    tests/checkers/accepted-findings.yaml accepts with its reason. (Whether an accepted entry still
-    covers anything is judged once, over the dev stack: test_dockerd_dev.py.)"""
+    tests/checkers/accepted-findings.yaml accepts with its reason; a new one fails. With
+    ``stale_fails``, so does an accepted entry that covers none of this stack's findings (judged
+    once, over the dev stack, test_dockerd_dev.py, which has every accepted finding). Returns the
+    seconds the checker took."""
     from tests.checkers import docker_bench
     from tests.checkers.findings import accepted, judge, report
 
     t0 = time.monotonic()
     found = docker_bench.run(docker_host_or_fail("docker"), d.prefix, f"{d.prefix} ({d.stack})", d.client)
-    d.timings["docker-bench-security section 5"] = round(time.monotonic() - t0, 1)
+    seconds = d.timings["docker-bench-security section 5"] = round(time.monotonic() - t0, 1)
     log(f"[{d.prefix}] docker-bench-security: {len(found)} finding(s): "
         + "; ".join(sorted({str(f) for f in found}))[:3000])
-    new, _ = judge(found, accepted("docker-bench"))
-    assert not new, report(new, [])
+    new, stale = judge(found, accepted("docker-bench"))
+    stale = stale if stale_fails else []
+    assert not new and not stale, report(new, stale)
+    return seconds
 
 
 def run_last(namespace: dict, *names: str) -> None:
