@@ -15,7 +15,8 @@
 #
 # Settings follow shared/REAL-TARGETS.md: runc, cgroupfs, file events logger, raised default ulimits,
 # netavark networks with DNS; two departures, both measured in CI (see cmd_install): overlay storage
-# where the kernel mounts it (vfs copies the whole image per container) and Debian's newer aardvark-dns. Health checks are NOT run by Podman on this
+# where the kernel mounts it (vfs copies the whole image per container) and Debian's newer
+# aardvark-dns. Health checks are NOT run by Podman on this
 # machine (no systemd timers): `healthd start` runs them in a loop.
 set -euo pipefail
 
@@ -43,6 +44,7 @@ write_if_changed() { # path content
 # rebinds is lost, so its names go stale until the next one: in CI a new process in a running
 # container could not resolve a neighbour for 30 s ("Temporary failure in name resolution"). 1.14
 # (Debian 13's) updates its servers in place; it reads the same config files netavark 1.4 writes.
+# (It did not end every such failure: once since, one name stayed unresolvable for 30 s; CHANGELOG.)
 # Installed beside Podman's helpers, not over the Debian package: helper_binaries_dir names it first.
 AARDVARK_VERSION="1.14.0-3"
 AARDVARK_DIR="/usr/local/libexec/berth-podman"
@@ -129,7 +131,7 @@ graphroot = \"$graphroot\""
   # The vfs stores of earlier runs (no mounts in them): gigabytes nothing reads any more.
   if [ "$driver" = overlay ]; then
     local old
-    for old in /var/lib/containers/storage "${BERTH_PODMAN2_ROOT:-/var/lib/berth-podman2}/storage"; do
+    for old in /var/lib/containers/storage "$ROOT2/storage"; do  # ROOT2: start2's (below)
       if [ -d "$old/vfs" ]; then log "removing the old vfs store $old"; as_root rm -rf "$old"; fi
     done
   fi
