@@ -2,7 +2,8 @@
 
 It is made from the stack's state (``pulumi stack export --show-secrets``): the same containers with
 the same images, commands, environment (secret values included), users, read-only roots, tmpfs,
-limits, capabilities, networks and aliases, named volumes, published ports and health checks, and
+limits, capabilities, networks and aliases, named volumes, published ports, health checks and
+uploaded files (secret files, as configs with inline content, which Compose copies in the same way), and
 the same order: each container waits for what its Pulumi resource depends on, as
 ``service_completed_successfully`` for one-shot containers (files writers, jobs), ``service_healthy``
 for containers with a health check that Pulumi waits for, ``service_started`` otherwise. So
@@ -46,6 +47,7 @@ def compose_from_state(deployment: dict[str, Any], project: str) -> dict[str, An
     networks: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
     services: dict[str, Any] = {}
+    configs: dict[str, Any] = {}
     for r in resources:
         inputs = _plain(r.get("inputs") or {})
         if r["type"] == NETWORK:
@@ -102,6 +104,15 @@ def compose_from_state(deployment: dict[str, Any], project: str) -> dict[str, An
             h = i["healthcheck"]
             svc["healthcheck"] = {"test": h["tests"], "interval": h["interval"], "timeout": h["timeout"],
                                   "start_period": h["startPeriod"], "retries": h["retries"]}
+        if i.get("uploads"):
+            # Pulumi uploads these into the container when it is created (before it starts); Compose
+            # copies a config's inline content the same way (CopyToContainer), at the same path.
+            svc["configs"] = []
+            for k, u in enumerate(i["uploads"]):
+                source = f"{name}-upload-{k}"
+                configs[source] = {"content": u["content"]}
+                svc["configs"].append({"source": source, "target": u["file"],
+                                       "mode": int(u.get("permissions") or "0444", 8)})
         depends = {}
         for dep in r.get("dependencies") or []:
             d = by_urn.get(dep)
@@ -113,7 +124,10 @@ def compose_from_state(deployment: dict[str, Any], project: str) -> dict[str, An
         if depends:
             svc["depends_on"] = depends
         services[name] = _literal({k: v for k, v in svc.items() if v not in (None, [], {})})
-    return {"name": project, "services": services, "networks": networks, "volumes": volumes}
+    out = {"name": project, "services": services, "networks": networks, "volumes": volumes}
+    if configs:
+        out["configs"] = _literal(configs)
+    return out
 
 
 def _image_ref(by_urn: dict[str, Any], container: dict[str, Any]) -> str:
