@@ -38,6 +38,7 @@ _EXPORTS = {
     "AppService": "berth.api",
     "Proxy": "berth.api",
     "PROXY": "berth.api",
+    "Monitoring": "berth.api",
     # Their spec models: the same as the berth: config keys (berth:databases.NAME is a DatabaseSpec).
     "Target": "berth.components.spec",
     "Environment": "berth.components.spec",
@@ -60,10 +61,10 @@ _EXPORTS = {
     "BackupSpec": "berth.components.spec",
     "BackupTier": "berth.components.spec",
     "S3Spec": "berth.components.spec",
+    "MonitoringSpec": "berth.components.spec",
     # Low-level (they take ``platform.target``); stack config drives them in berth.build, and
     # ``berth.Database(..., backup=BackupSpec(...))`` makes the database's BackupJob.
     "BackupJob": "berth.components.backup",
-    "Monitoring": "berth.components.monitoring",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

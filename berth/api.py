@@ -40,6 +40,7 @@ from berth.components import broker as _broker
 from berth.components import cache as _cache
 from berth.components import database as _database
 from berth.components import graph as _graph
+from berth.components import monitoring as _monitoring
 from berth.components import proxy as _proxy
 from berth.components import stack as _stack
 from berth.components.ir import Role, Workload
@@ -53,6 +54,7 @@ from berth.components.spec import (
     Environment,
     GraphDatabaseSpec,
     KubernetesSpec,
+    MonitoringSpec,
     ProxySpec,
     ServiceSpec,
     StackSpec,
@@ -61,8 +63,10 @@ from berth.components.spec import (
     check_targets,
 )
 from berth.components.spec.checks import check_names, check_references, check_inputs
+from berth.components.renderers.backup import max_interval_seconds
+from berth.components.renderers.nginx import ProxyRoute as _ProxyRoute
 
-__all__ = ["AppService", "Broker", "Cache", "Database", "GraphDatabase", "Platform", "Proxy", "PROXY"]
+__all__ = ["AppService", "Broker", "Cache", "Database", "GraphDatabase", "Monitoring", "Platform", "Proxy", "PROXY"]
 
 #: In ``clients``: the HTTPS edge (Berth's ``Proxy``). On Docker it is the nginx container named
 #: ``proxy``; on Kubernetes the ingress controller's namespace.
@@ -88,6 +92,12 @@ class Platform(_stack.Platform):
     Kubernetes only: ``namespace`` (default: ``name``), ``kubernetes_context`` (default: the current
     kubeconfig context), ``storage_class`` and ``ingress_namespace`` (allowed in for the ``Proxy``).
 
+    ``monitoring`` (a ``MonitoringSpec``, as ``berth:monitoring``): the stack is monitored. It is given
+    here, before the stores, because each database then gets a role for its exporter from its first
+    start, each store and each service with ``metrics`` admits its scraper, and backups report to the
+    Pushgateway; ``berth.Monitoring`` (after the services, before the ``Proxy``) then creates
+    Prometheus, the exporters, the Pushgateway and Grafana for what was created on the platform.
+
     Attributes for raw resources next to Berth's: ``provider`` (the explicit provider, or ``None``
     for the default one), ``internal_network`` (Docker: the name of the network the datastores are
     on, as an Output that depends on it) and ``namespace`` (Kubernetes). A raw resource that must
@@ -106,10 +116,13 @@ class Platform(_stack.Platform):
         kubernetes_context: Optional[str] = None,
         storage_class: Optional[str] = None,
         ingress_namespace: str = "ingress-nginx",
+        monitoring: Optional[MonitoringSpec] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
         prefix: Optional[str] = None,
     ):
         kind = Target(target)
+        if monitoring is not None and not isinstance(monitoring, MonitoringSpec):
+            raise TypeError(f"Platform {name!r}: monitoring must be a berth.MonitoringSpec, got {type(monitoring).__name__}")
         resource_name, name = name, prefix or name
         wrong = {"namespace": namespace, "kubernetes_context": kubernetes_context, "storage_class": storage_class}
         if kind == Target.DOCKER:
@@ -134,6 +147,7 @@ class Platform(_stack.Platform):
         super().__init__(resource_name, spec, opts, prefix=name)
         self.spec = spec
         self.prefix = name
+        self._prefix = name  # plain, where a subclass makes ``prefix`` an Output (the component package)
         self.kind = kind
         self.environment = spec.environment
         self.provider: Optional[pulumi.ProviderResource] = self.target.provider
@@ -144,6 +158,15 @@ class Platform(_stack.Platform):
         self._stores: dict[str, tuple[_app.Connection, list[pulumi.Resource]]] = {}
         self._services: dict[str, AppService] = {}
         self._clients: dict[str, tuple[str, ...]] = {}
+        # Monitoring (``monitoring``): what berth.Monitoring watches, collected as the components are made.
+        self.monitoring: Optional[MonitoringSpec] = monitoring if monitoring is not None and monitoring.enabled else None
+        if self.monitoring is not None:
+            self._check_target_fields("monitoring", "monitoring", None, self.monitoring)
+        self._watched: list[tuple[_monitoring.Watched, list[pulumi.Resource]]] = []
+        self._metrics: list[_monitoring.MetricsApp] = []
+        self._backup_ages: list[tuple[str, int]] = []
+        self._backup_clients: list[str] = []
+        self._monitor: Optional["Monitoring"] = None
 
     # ------------------------------------------------------------------ bookkeeping for the components
 
@@ -152,8 +175,13 @@ class Platform(_stack.Platform):
             raise ValueError(f"{what} name {name!r} must be lowercase letters, digits and '-', start with a letter, "
                              "at most 30 characters; rename it")
         taken = {*self._stores, *self._services, *self._clients, PROXY}  # _clients: also db-replica
+        if self.monitoring is not None:
+            taken |= set(_MONITORING_NAMES) | {f"{s}-exporter" for s in self._stores}
+            if name.endswith("-exporter"):
+                raise ValueError(f"{what} name {name!r}: names ending in -exporter are the exporters' of a monitored "
+                                 "platform; rename it")
         if name in taken:
-            raise ValueError(f"{what} name {name!r} is already used on platform {self.prefix!r}; names must be unique")
+            raise ValueError(f"{what} name {name!r} is already used on platform {self._prefix!r}; names must be unique")
 
     def _allow_from(self, name: str, clients: Sequence[str], also: Sequence[str] = ()) -> list[str]:
         """``clients`` (plus ``also``, Berth's own workloads such as a read replica) as the target names
@@ -185,6 +213,10 @@ class Platform(_stack.Platform):
 
     def _store(self, name: str, connection: _app.Connection, ready: list[pulumi.Resource]) -> None:
         self._stores[name] = (connection, ready)
+
+
+#: The workloads berth.Monitoring creates besides the exporters (``<store>-exporter``).
+_MONITORING_NAMES = ("prometheus", "pushgateway", "grafana")
 
 
 def _admits(platform: Platform, store: str, client: str) -> None:
@@ -220,18 +252,21 @@ class Database(_database.Database):
         if problem:
             raise ValueError(f"database {name!r}: {problem}")
         s3 = _check_backup(name, spec, backup, platform, dict(secrets or {})) if backup is not None else None
-        passwords = _database.database_passwords(name, spec, backed_up=backup is not None)
+        monitored = platform.monitoring is not None
+        passwords = _database.database_passwords(name, spec, monitored=monitored, backed_up=backup is not None)
         backup_plan = None
         if backup is not None:
             prefix = platform.target.prefix if platform.kind == Target.DOCKER else ""  # images built on the host
             backup_plan = _backup.plan_backup(name, spec, backup, passwords.credentials(), platform.kind.value, prefix,
-                                              "", s3)
+                                              "", s3, _monitoring.PUSHGATEWAY if monitored else None)
         replica = [f"{name}-replica"] if spec.replica else []
         jobs = [w.name for w in backup_plan.workloads] if backup_plan else []
+        exporter = [f"{name}-exporter"] if monitored else []
         # The replica streams from the primary, and admits the primary's clients (as berth.build does);
-        # the dumps read the primary.
-        allow = platform._allow_from(name, clients, also=[*replica, *jobs])
-        replica_allow = [n for n in allow if n not in replica and n not in jobs] if spec.replica else None
+        # the dumps and the exporter read the primary.
+        allow = platform._allow_from(name, clients, also=[*replica, *jobs, *exporter])
+        replica_allow = ([n for n in allow if n not in replica and n not in jobs and n not in exporter]
+                         if spec.replica else None)
         if spec.replica:  # the replica's name is taken, and it admits the primary's clients
             platform._clients[replica[0]] = platform._clients[name]
         plan = _database.plan_database(name, spec, passwords, allow, replica_allow)
@@ -243,6 +278,13 @@ class Database(_database.Database):
                                             plan=backup_plan)
         platform._store(name, _app.Connection(spec.engine.value, self.connection_url,
                                               getattr(self, "replica_url", None)), self.ready)
+        if monitored and passwords.monitor is not None:
+            url = _database.monitor_url(name, spec, passwords.monitor.output)
+            platform._watched.append((_monitoring.Watched(name, spec.engine.value, url), self.ready))
+            if backup is not None:
+                platform._backup_ages.append(
+                    (name, max(max_interval_seconds(t.schedule) for t in backup.tiers) + backup.alert_after))
+                platform._backup_clients += jobs
 
 
 def _check_backup(name: str, spec: DatabaseSpec, backup: BackupSpec, platform: Platform,
@@ -288,8 +330,11 @@ class Cache(_cache.Cache):
                  opts: Optional[pulumi.ResourceOptions] = None):
         platform._claim("cache", name)
         platform._check_target_fields("cache", "caches", name, spec)
-        super().__init__(name, spec, platform.target, platform._allow_from(name, clients), opts=opts)
+        exporter = [f"{name}-exporter"] if platform.monitoring is not None else []
+        super().__init__(name, spec, platform.target, platform._allow_from(name, clients, also=exporter), opts=opts)
         platform._store(name, _app.Connection("redis", self.url), self.ready)
+        if exporter:
+            platform._watched.append((_monitoring.Watched(name, "redis", self.password), self.ready))
 
 
 class Broker(_broker.Broker):
@@ -348,7 +393,7 @@ class AppService(_app.AppService):
         for store in (spec.uses if isinstance(spec.uses, list) else list(spec.uses)):
             if store not in platform._stores:
                 raise ValueError(f"service {name!r} uses {store!r}, but no database, cache, broker or graph database "
-                                 f"named {store!r} was created on platform {platform.prefix!r} before it "
+                                 f"named {store!r} was created on platform {platform._prefix!r} before it "
                                  f"(have: {sorted(platform._stores)}); create it first")
             _admits(platform, store, name)
             connections[store] = platform._stores[store][0]
@@ -360,11 +405,14 @@ class AppService(_app.AppService):
                 deps += platform._stores[dep][1]
             else:
                 raise ValueError(f"service {name!r} depends on {dep!r}, which was not created on platform "
-                                 f"{platform.prefix!r} before it; create it first or remove it from depends_on")
+                                 f"{platform._prefix!r} before it; create it first or remove it from depends_on")
+        scraped = platform.monitoring is not None and spec.metrics is not None
         super().__init__(name, spec, platform.target, connections, secrets, deps,
-                         platform._allow_from(name, clients), opts=opts)
+                         platform._allow_from(name, clients, also=["prometheus"] if scraped else []), opts=opts)
         self.spec = spec
         platform._services[name] = self
+        if scraped and spec.metrics is not None:
+            platform._metrics.append(_monitoring.MetricsApp(name, spec.metrics.port or spec.port, spec.metrics.path))
 
 
 class Proxy(_proxy.Proxy):
@@ -397,7 +445,7 @@ class Proxy(_proxy.Proxy):
             raise ValueError(f"proxy name {name!r}: the edge is named {PROXY!r} (berth.PROXY), one per platform, which "
                              f"services admit as clients=[{PROXY!r}]; pass {PROXY!r}")
         if PROXY in platform._services or getattr(platform, "_proxy", None) is not None:
-            raise ValueError(f"platform {platform.prefix!r} already has a proxy")
+            raise ValueError(f"platform {platform._prefix!r} already has a proxy")
         platform._check_target_fields("proxy", "proxy", None, spec)
         domain = StackSpec(target=platform.kind, domain=domain).domain  # the same checks as berth:domain
         backends: dict[str, _proxy.Backend] = {}
@@ -405,7 +453,7 @@ class Proxy(_proxy.Proxy):
             svc = platform._services.get(route.service)
             if svc is None:
                 raise ValueError(f"proxy routes[{i}] ({route.path}) goes to service {route.service!r}, which was not "
-                                 f"created on platform {platform.prefix!r} (have: {sorted(platform._services)})")
+                                 f"created on platform {platform._prefix!r} (have: {sorted(platform._services)})")
             if not svc.spec.port:
                 raise ValueError(f"proxy routes[{i}]: service {route.service!r} has no port; give it one")
             if PROXY not in platform._clients.get(route.service, ()):
@@ -418,9 +466,78 @@ class Proxy(_proxy.Proxy):
             missing = [n for n in (spec.tls.cert_secret, spec.tls.key_secret) if n not in secrets]
             if missing:
                 raise ValueError(f"proxy tls.mode secret: {missing} not in secrets= ({sorted(secrets)}); pass them")
-        # As in berth.build: the edge comes up last, after every service declared before it.
+        # As in berth.build: the edge comes up last, after every service declared before it (and Grafana).
         ready = [r for svc in platform._services.values() for r in svc.ready]
         upstreams = [platform._services[n].workload for n in sorted(backends)]
-        super().__init__(name, spec, domain, platform.target, backends, ready, (), upstreams, opts=opts,
+        extra: list[_ProxyRoute] = []
+        monitor = platform._monitor
+        if monitor is not None and monitor.grafana_route is not None:
+            port = spec.https_port if platform.kind == Target.DOCKER else 443
+            if (monitor.domain, monitor.https_port) != (domain, port):
+                raise ValueError(f"proxy: Grafana is served at {monitor.grafana_url}, but this proxy serves "
+                                 f"https://{domain}{'' if port == 443 else f':{port}'}/; give berth.Monitoring the "
+                                 "proxy's domain (and https_port)")
+            backends["grafana"] = _proxy.Backend("grafana", 3000)
+            extra.append(monitor.grafana_route)
+            upstreams = [w for w in [*upstreams, *monitor.workloads] if w.name in backends]
+            upstreams.sort(key=lambda w: w.name)
+            ready += monitor.ready
+        super().__init__(name, spec, domain, platform.target, backends, ready, extra, upstreams, opts=opts,
                          secrets=secrets)  # type: ignore[arg-type]
         platform._proxy = self  # type: ignore[attr-defined]
+
+
+class Monitoring(_monitoring.Monitoring):
+    """Prometheus (scraping the services with ``metrics``, alert rules), an exporter for each database
+    and cache, the Pushgateway the backups report to, and Grafana with a provisioned datasource and
+    dashboard: for what was created on ``platform``, whose ``monitoring`` spec it takes.
+
+    ``name`` is ``"monitoring"`` (one per platform, as ``berth.main()`` names it). Create it after the
+    stores and services. ``domain`` (and on Docker the proxy's ``https_port`` when not 443) says where
+    the ``Proxy`` serves: Grafana is then reached through it at the spec's ``grafana_path``, and the
+    ``Proxy`` must come after it; without ``domain`` Grafana is internal only. Outputs: ``grafana_admin_password``
+    (secret); ``ready`` (Grafana).
+    """
+
+    def __init__(self, name: str, platform: Platform, *, domain: Optional[str] = None, https_port: int = 443,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        if not isinstance(platform, Platform):
+            raise TypeError(f"berth.Monitoring({name!r}, platform): platform must be a berth.Platform, got "
+                            f"{type(platform).__name__}")
+        if name != "monitoring":
+            raise ValueError(f"monitoring name {name!r}: it is named 'monitoring' (one per platform); pass 'monitoring'")
+        spec = platform.monitoring
+        if spec is None:
+            raise ValueError(f"platform {platform._prefix!r} has no monitoring: give it berth.Platform(..., "
+                             "monitoring=berth.MonitoringSpec()) before its databases and caches are created")
+        if platform._monitor is not None:
+            raise ValueError(f"platform {platform._prefix!r} already has its monitoring")
+        if domain is not None and getattr(platform, "_proxy", None) is not None:
+            raise ValueError("create berth.Monitoring before the Proxy (the Proxy routes to Grafana and waits for it), "
+                             "or leave out domain= (Grafana internal only)")
+        taken = sorted(set(_MONITORING_NAMES) & {*platform._stores, *platform._services})
+        if taken:
+            raise ValueError(f"{taken} are names of monitoring's own workloads; rename those components")
+        self.domain: Optional[str] = None
+        self.https_port = https_port
+        self.grafana_url: Optional[str] = None
+        self.grafana_route: Optional[_ProxyRoute] = None
+        edge: Sequence[str] = ()
+        if domain is not None and spec.grafana and spec.grafana_path:
+            self.domain = StackSpec(target=platform.kind, domain=domain).domain  # the checks of berth:domain
+            self.grafana_url = f"https://{self.domain}{'' if https_port == 443 else f':{https_port}'}{spec.grafana_path}"
+            self.grafana_route = _ProxyRoute(spec.grafana_path, "grafana", allow_from=tuple(spec.grafana_allow_from))
+            edge = ("proxy" if platform.kind == Target.DOCKER else "ingress-controller",)
+        elif spec.grafana_allow_from:
+            raise ValueError("monitoring grafana_allow_from is set but Grafana has no route through the proxy: "
+                             "give berth.Monitoring the proxy's domain=")
+        watched = [w for w, _ in platform._watched]
+        plan = _monitoring.plan_monitoring(spec, platform._prefix, sorted(platform._metrics, key=lambda a: a.name),
+                                           sorted(watched, key=lambda w: w.name), sorted(platform._backup_ages),
+                                           self.grafana_url, edge, sorted(platform._backup_clients))
+        depends_on = {w.name: ready for w, ready in platform._watched}
+        if platform.kind == Target.KUBERNETES:  # each NetworkPolicy selects the others, created later (Grafana)
+            platform.target.register(list(plan.workloads))
+        super().__init__(name, spec, platform._prefix, platform.target, depends_on=depends_on, opts=opts, plan=plan)
+        self.grafana_admin_password: pulumi.Output[str] = pulumi.Output.secret(self.grafana_password)
+        platform._monitor = self

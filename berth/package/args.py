@@ -25,6 +25,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 
 from berth.components.spec import (
+    MonitoringSpec,
     Autoscale,
     BackupSpec,
     BackupTier,
@@ -57,6 +58,23 @@ class ResourcesArgs(TypedDict):
     memory_limit: NotRequired[str]
 
 
+class MonitoringSpecArgs(TypedDict):
+    """Monitoring of what is created on the platform, as berth:monitoring (given to the Platform,
+    before its stores: each database then has a role for its exporter from its first start)."""
+
+    prometheus_image: NotRequired[str]
+    grafana_image: NotRequired[str]
+    postgres_exporter_image: NotRequired[str]
+    redis_exporter_image: NotRequired[str]
+    mongodb_exporter_image: NotRequired[str]
+    pushgateway_image: NotRequired[str]
+    grafana: NotRequired[bool]
+    grafana_path: NotRequired[str]
+    retention: NotRequired[str]
+    storage: NotRequired[str]
+    grafana_allow_from: NotRequired[list[str]]
+
+
 class PlatformArgs(TypedDict):
     """Where the components go: a Docker host or a Kubernetes namespace."""
 
@@ -84,6 +102,10 @@ class PlatformArgs(TypedDict):
     ingress_namespace: NotRequired[str]
     """Kubernetes only: namespace of the ingress controller, allowed in for the Proxy. Defaults to
     ingress-nginx."""
+    monitoring: NotRequired[MonitoringSpecArgs]
+    """The platform is monitored: its databases and caches get exporters, its services with metrics
+    are scraped, its backups report to a Pushgateway. Declare a berth:Monitoring after the services
+    (and before the Proxy) to create Prometheus, the exporters and Grafana. Defaults to none."""
 
 
 class BackupTierArgs(TypedDict):
@@ -303,6 +325,19 @@ class ProxyArgs(TypedDict):
     resources: NotRequired[ResourcesArgs]
 
 
+class MonitoringArgs(TypedDict):
+    """Prometheus, an exporter per database and cache, the Pushgateway and Grafana, for what was created
+    on the platform (whose monitoring property configures them)."""
+
+    platform: Any
+    """The Platform it watches (a resource reference: ${platform}), created with a monitoring property."""
+    domain: NotRequired[str]
+    """The Proxy's domain: Grafana is then served through the Proxy at grafana_path. Defaults to none
+    (Grafana internal only)."""
+    https_port: NotRequired[int]
+    """Docker: the Proxy's https_port, when not 443. Defaults to 443."""
+
+
 #: The spec model each args type mirrors: its fields of the same name are checked by that model and
 #: described by it (the README's configuration reference).
 MIRRORS: dict[type, type] = {
@@ -310,6 +345,7 @@ MIRRORS: dict[type, type] = {
     DatabaseArgs: DatabaseSpec,
     BackupArgs: BackupSpec,
     BackupTierArgs: BackupTier,
+    MonitoringSpecArgs: MonitoringSpec,
     CacheArgs: CacheSpec,
     BrokerArgs: BrokerSpec,
     GraphDatabaseArgs: GraphDatabaseSpec,
@@ -340,6 +376,7 @@ NOT_SERVED: dict[tuple[type, str], str] = {
     (TlsSpec, "cert_secret"): "mode secret takes the values themselves (the proxy's tls_certificate and "
                               "tls_private_key), not names in berth:secrets",
     (TlsSpec, "key_secret"): "as cert_secret",
+    (MonitoringSpec, "enabled"): "the platform's monitoring property is the switch: without it, no monitoring",
     (BackupSpec, "s3"): "its keys are names in berth:secrets, which a component program has not; not served yet",
     (BackupSpec, "pre_deploy"): "refused outside berth.main(): the dump before each deploy is named after what "
                                 "every app runs, which only the whole stack config shows",
@@ -356,5 +393,6 @@ REFERENCES: dict[tuple[type, str], str] = {
     (GraphDatabaseArgs, "platform"): "Platform",
     (AppServiceArgs, "platform"): "Platform",
     (ProxyArgs, "platform"): "Platform",
+    (MonitoringArgs, "platform"): "Platform",
     (RouteArgs, "service"): "AppService",
 }

@@ -31,6 +31,7 @@ from berth.components.spec import (
     DatabaseSpec,
     GeneratedSecret,
     GraphDatabaseSpec,
+    MonitoringSpec,
     ProxySpec,
     ServiceSpec,
     StackSpec,
@@ -44,6 +45,7 @@ from .args import (
     CacheArgs,
     DatabaseArgs,
     GraphDatabaseArgs,
+    MonitoringArgs,
     PlatformArgs,
     ProxyArgs,
 )
@@ -195,7 +197,7 @@ def _construct(p: Props, names: set[str], construct) -> None:
 _PLATFORM_KEYS = {("name",): "name", ("docker", "host"): "docker_host", ("docker", "engine"): "docker_engine", ("kubernetes", "namespace"): "namespace",
                   ("kubernetes", "context"): "kubernetes_context", ("kubernetes", "storage_class"): "storage_class",
                   ("kubernetes", "ingress_namespace"): "ingress_namespace"}
-_PLATFORM_NAMES = set(PlatformArgs.__annotations__)
+_PLATFORM_NAMES = set(PlatformArgs.__annotations__) | _names(MonitoringSpec)
 
 
 class Platform(api.Platform):
@@ -214,6 +216,9 @@ class Platform(api.Platform):
         values = p.plain(["name", "target", "environment", "docker_host", "docker_engine", "namespace", "kubernetes_context",
                           "storage_class", "ingress_namespace"])
         prefix = values.pop("name", None) or name
+        monitoring = p.plain(["monitoring"]).get("monitoring")
+        if monitoring is not None:
+            values["monitoring"] = p.model(MonitoringSpec, monitoring, prefix=("monitoring",))
         p.check()
         try:
             super().__init__(name, opts=opts, prefix=prefix, **values)
@@ -440,5 +445,34 @@ class Proxy(api.Proxy):
         _remember("Proxy", name, self)
 
 
+class Monitoring(api.Monitoring):
+    """Prometheus, an exporter per database and cache, the Pushgateway the backups report to, and
+    Grafana: for what was created on the platform. One per platform, named monitoring; after the
+    services, before the Proxy."""
+
+    grafana_admin_password: pulumi.Output[str]
+    """Grafana's admin password (secret; the user is admin)."""
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        p = Props("berth:Monitoring", name, args)
+        if name != "monitoring":
+            p.problem([], f"a platform's monitoring is named 'monitoring' (one per platform): rename the resource "
+                      f"{name!r} to 'monitoring'")
+        platform = _platform(p)
+        if platform is not None and platform.monitoring is None:
+            p.problem(["platform"], "has no monitoring property: give the berth:Platform monitoring: {} (its "
+                      "databases and caches then get exporters from their first start)", shown=_shown_ref(p.args["platform"]))
+        values = p.plain(["domain", "https_port"])
+        https_port = values.get("https_port", 443)
+        if not isinstance(https_port, int) or not 1 <= https_port <= 65535:
+            p.problem(["https_port"], "must be a port number, 1 to 65535", value=https_port)
+        p.check()
+        names = set(MonitoringArgs.__annotations__) | _names(MonitoringSpec)
+        _construct(p, names, lambda: super(Monitoring, self).__init__(
+            name, platform, domain=values.get("domain"), https_port=https_port, opts=opts))
+        self._berth_name, self._berth_platform = name, platform
+        _remember("Monitoring", name, self)
+
+
 #: What the package serves, in the schema's order.
-COMPONENTS = [Platform, Database, Cache, Broker, GraphDatabase, AppService, Proxy]
+COMPONENTS = [Platform, Database, Cache, Broker, GraphDatabase, AppService, Monitoring, Proxy]

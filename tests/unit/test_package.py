@@ -79,7 +79,8 @@ def test_no_unions_and_enums_for_the_closed_choices():
 def test_the_components_and_their_references():
     doc = schema()
     assert sorted(doc["resources"]) == [f"berth:index:{k}" for k in
-                                        ("AppService", "Broker", "Cache", "Database", "GraphDatabase", "Platform", "Proxy")]
+                                        ("AppService", "Broker", "Cache", "Database", "GraphDatabase", "Monitoring", "Platform",
+                                                                          "Proxy")]
     for token, res in doc["resources"].items():
         assert res["isComponent"] is True, token
         if not token.endswith("Platform"):
@@ -191,6 +192,54 @@ def test_a_yaml_backup_without_tiers_gets_the_default_tier_as_from_python(tmp_pa
     assert comparable(from_yaml) == comparable(from_python)
     cron = [r for r in from_yaml.resources if "0 2 * * *" in json.dumps(r.inputs, default=str)]
     assert cron, "the default tier (daily at 02:00) is not in what the YAML program declares"
+
+
+def monitored_python_program() -> Callable[[], None]:
+    """The YAML example with monitoring, written with berth.api."""
+
+    def program() -> None:
+        import pulumi
+
+        platform = berth.Platform("platform", target="docker", prefix="shop-dev",
+                                  monitoring=berth.MonitoringSpec(retention="7d"))
+        berth.Database("db", berth.DatabaseSpec(storage="1Gi"), platform, clients=["api"])
+        berth.Cache("cache", berth.CacheSpec(), platform, clients=["api"])
+        berth.AppService("api", berth.ServiceSpec(image="ghcr.io/acme/shop-api:1.4.2", port=8000, uses=["db", "cache"],
+                                                  env={"LOG_LEVEL": "info"}, metrics=berth.Metrics(path="/metrics")),
+                         platform, clients=["proxy"])
+        mon = berth.Monitoring("monitoring", platform, domain="localhost")
+        berth.Proxy("proxy", berth.ProxySpec(bind_address="127.0.0.1", routes=[berth.Route(path="/", service="api")]),
+                    platform, opts=pulumi.ResourceOptions(depends_on=[mon]))
+        pulumi.export("grafanaPassword", mon.grafana_admin_password)
+
+    return program
+
+
+def with_monitoring(doc: dict[str, Any]) -> dict[str, Any]:
+    props(doc, "platform")["monitoring"] = {"retention": "7d"}
+    props(doc, "api")["metrics"] = {"path": "/metrics"}
+    resources = doc["resources"]
+    proxy = resources.pop("proxy")
+    resources["monitoring"] = {"type": "berth:Monitoring", "properties": {"platform": "${platform}", "domain": "localhost"}}
+    resources["proxy"] = {**proxy, "options": {"dependsOn": ["${monitoring}"]}}  # Grafana's route: after it
+    doc["outputs"] = {"grafanaPassword": "${monitoring.grafanaAdminPassword}"}
+    return doc
+
+
+def test_yaml_monitoring_declares_what_the_python_api_declares(tmp_path):
+    from_yaml = record("dev", project_dir=yaml_project(tmp_path, with_monitoring(example())), config={})
+    (tmp_path / "py").mkdir()
+    (tmp_path / "py" / "Pulumi.yaml").write_text("name: shop\nruntime: python\n")
+    from_python = record("dev", project_dir=tmp_path / "py", config={}, program=monitored_python_program())
+    assert comparable(from_yaml) == comparable(from_python)
+    names = {r.inputs.get("name") for r in from_yaml.by_type("docker:index/container:Container")}
+    assert {"shop-dev-prometheus", "shop-dev-grafana", "shop-dev-db-exporter", "shop-dev-cache-exporter"} <= names, names
+    # Grafana behind the proxy's /grafana/ (the spec's default grafana_path)
+    assert "/grafana/" in json.dumps([r.inputs for r in from_yaml.resources], default=str)
+    text = str(failure(tmp_path, lambda d: props(with_monitoring(d), "platform")["monitoring"].update(retention="soon")))
+    assert "platform.monitoring.retention" in text, text
+    text = str(failure(tmp_path, lambda d: props(with_monitoring(d), "platform").pop("monitoring")))
+    assert "has no monitoring" in text and "monitoring=berth.MonitoringSpec()" not in text, text
 
 
 def test_berth_render_writes_the_yaml_program(tmp_path):

@@ -112,6 +112,78 @@ def test_a_database_with_backups_declares_what_berth_backups_declares(tmp_path, 
             r.inputs["metadata"]["name"] for r in from_api.resources if "metadata" in r.inputs}
 
 
+def monitored_program(target: str, backup: "berth.BackupSpec") -> Callable[[], None]:
+    def program() -> None:
+        platform = berth.Platform("shop", target=target, monitoring=berth.MonitoringSpec(retention="7d"))
+        berth.Database("db", berth.DatabaseSpec(storage="1Gi", replica=True), platform, clients=["api", "worker"],
+                       backup=backup)
+        berth.Cache("cache", berth.CacheSpec(maxmemory="64mb"), platform, clients=["api"])
+        berth.AppService(
+            "api",
+            berth.ServiceSpec(image="ghcr.io/acme/api:1.4.2", port=8000, uses=["db", "cache"],
+                              secret_env={"API_TOKEN": "token", "SESSION_KEY": berth.GeneratedSecret()},
+                              metrics=berth.Metrics(path="/metrics")),
+            platform, secrets={"token": "<<berth:config:token>>"}, clients=["proxy", "worker"],
+        )
+        berth.AppService("worker", berth.ServiceSpec(image="ghcr.io/acme/api:1.4.2", command=["worker"], uses=["db"],
+                                                     depends_on=["api"]), platform)
+        mon = berth.Monitoring("monitoring", platform, domain="localhost")
+        assert mon.grafana_url == "https://localhost/grafana/"
+        berth.Proxy("proxy", berth.ProxySpec(routes=[berth.Route(path="/", service="api")]), platform)
+
+    return program
+
+
+@pytest.mark.parametrize("target", ["docker", "kubernetes"])
+def test_monitoring_declares_what_berth_monitoring_declares(tmp_path, target):
+    """Exporters with their own database role, Prometheus scraping the app, the Pushgateway the
+    backups report to, Grafana routed through the proxy: the same resources both ways."""
+    services = {**STACK_CONFIG["berth:services"]}
+    services["api"] = {**services["api"], "metrics": {"path": "/metrics"}}
+    config = {"berth:target": target, **STACK_CONFIG, "berth:services": services,
+              "berth:monitoring": {"retention": "7d"},
+              "berth:backups": {"db": {"tiers": BACKUP_TIERS, "storage": "2Gi"}}}
+    from_config = record("dev", project_dir=project(tmp_path, "shop"), config=config)
+    backup = berth.BackupSpec(tiers=[berth.BackupTier(**t) for t in BACKUP_TIERS], storage="2Gi")
+    from_api = run(tmp_path, monitored_program(target, backup))
+    names = {r.name for r in from_api.resources}
+    assert {"db-monitor-password", "grafana-admin-password"} <= names
+    assert any("prometheus" in n for n in names) and any("cache-exporter" in n for n in names), sorted(names)
+    assert comparable(from_api) == comparable(from_config)
+
+
+def test_monitoring_needs_the_platform_to_know_it_first(tmp_path):
+    def without() -> None:
+        platform = berth.Platform("shop")
+        berth.Cache("cache", berth.CacheSpec(), platform)
+        berth.Monitoring("monitoring", platform)
+
+    assert "monitoring=berth.MonitoringSpec()" in fails(tmp_path, without)
+
+    def after_proxy() -> None:
+        platform = berth.Platform("shop", monitoring=berth.MonitoringSpec())
+        berth.AppService("api", berth.ServiceSpec(image="a:1", port=80), platform, clients=["proxy"])
+        berth.Proxy("proxy", berth.ProxySpec(routes=[berth.Route(path="/", service="api")]), platform)
+        berth.Monitoring("monitoring", platform, domain="localhost")
+
+    assert "before the Proxy" in fails(tmp_path, after_proxy)
+
+    def other_domain() -> None:
+        platform = berth.Platform("shop", monitoring=berth.MonitoringSpec())
+        berth.AppService("api", berth.ServiceSpec(image="a:1", port=80), platform, clients=["proxy"])
+        berth.Monitoring("monitoring", platform, domain="shop.example.com")
+        berth.Proxy("proxy", berth.ProxySpec(routes=[berth.Route(path="/", service="api")]), platform,
+                    domain="www.example.com")
+
+    assert "Grafana is served at https://shop.example.com/grafana/" in fails(tmp_path, other_domain)
+
+    def taken() -> None:
+        platform = berth.Platform("shop", monitoring=berth.MonitoringSpec())
+        berth.AppService("grafana", berth.ServiceSpec(image="a:1", port=80), platform)
+
+    assert "'grafana' is already used" in fails(tmp_path, taken)
+
+
 def test_backups_of_a_hand_written_database_are_checked_and_named(tmp_path):
     def backup_of(**kw):
         def program():
