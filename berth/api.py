@@ -219,6 +219,12 @@ class Platform(_stack.Platform):
 _MONITORING_NAMES = ("prometheus", "pushgateway", "grafana")
 
 
+def _not_after_monitoring(platform: Platform, what: str, name: str) -> None:
+    if platform._monitor is not None:
+        raise ValueError(f"{what} {name!r} is created after the platform's monitoring, which would not watch it: "
+                         "create it before berth.Monitoring (from YAML: list it in berth:Monitoring's watch)")
+
+
 def _admits(platform: Platform, store: str, client: str) -> None:
     allowed = platform._clients.get(store, ())
     if client not in allowed:
@@ -247,6 +253,7 @@ class Database(_database.Database):
                  backup: Optional[BackupSpec] = None, secrets: Optional[Mapping[str, pulumi.Input[str]]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         platform._claim("database", name)
+        _not_after_monitoring(platform, "database", name)
         platform._check_target_fields("database", "databases", name, spec)
         problem = reserved_user_problem("spec", name, spec)
         if problem:
@@ -329,6 +336,7 @@ class Cache(_cache.Cache):
     def __init__(self, name: str, spec: CacheSpec, platform: Platform, *, clients: Sequence[str] = (),
                  opts: Optional[pulumi.ResourceOptions] = None):
         platform._claim("cache", name)
+        _not_after_monitoring(platform, "cache", name)
         platform._check_target_fields("cache", "caches", name, spec)
         exporter = [f"{name}-exporter"] if platform.monitoring is not None else []
         super().__init__(name, spec, platform.target, platform._allow_from(name, clients, also=exporter), opts=opts)
@@ -382,6 +390,8 @@ class AppService(_app.AppService):
                  secrets: Optional[Mapping[str, pulumi.Input[str]]] = None, clients: Sequence[str] = (),
                  depends_on: Sequence[pulumi.Resource] = (), opts: Optional[pulumi.ResourceOptions] = None):
         platform._claim("service", name)
+        if spec.metrics is not None:
+            _not_after_monitoring(platform, "service", name)
         platform._check_target_fields("service", "services", name, spec)
         secrets = dict(secrets or {})
         for var, ref in spec.secret_env.items():

@@ -331,6 +331,11 @@ class MonitoringArgs(TypedDict):
 
     platform: Any
     """The Platform it watches (a resource reference: ${platform}), created with a monitoring property."""
+    watch: NotRequired[list[Any]]
+    """The platform's databases, caches and services with metrics (resource references: [${db},
+    ${cache}, ${api}]): it watches everything created on the platform before it, and these references
+    make sure they are (a YAML program otherwise creates unrelated resources in any order; one created
+    after it is refused). Defaults to none."""
     domain: NotRequired[str]
     """The Proxy's domain: Grafana is then served through the Proxy at grafana_path. Defaults to none
     (Grafana internal only)."""

@@ -462,9 +462,12 @@ class Monitoring(api.Monitoring):
         if platform is not None and platform.monitoring is None:
             p.problem(["platform"], "has no monitoring property: give the berth:Platform monitoring: {} (its "
                       "databases and caches then get exporters from their first start)", shown=_shown_ref(p.args["platform"]))
+        _refs(p, "watch", platform, (*_STORE_KINDS, "AppService"))  # (they exist: the references ordered them)
         values = p.plain(["domain", "https_port"])
         https_port = values.get("https_port", 443)
-        if not isinstance(https_port, int) or not 1 <= https_port <= 65535:
+        if isinstance(https_port, float) and https_port.is_integer():
+            https_port = int(https_port)  # the engine sends every number as a float
+        if isinstance(https_port, bool) or not isinstance(https_port, int) or not 1 <= https_port <= 65535:
             p.problem(["https_port"], "must be a port number, 1 to 65535", value=https_port)
         p.check()
         names = set(MonitoringArgs.__annotations__) | _names(MonitoringSpec)

@@ -15,6 +15,8 @@ shows. One deployment:
 a `pulumi up` → the app answers HTTPS through the proxy and reaches Postgres and Redis
 b `pulumi preview --expect-no-changes`
 c the policy pack (installed with Berth) passes the program and blocks a variant whose app runs as root
+e monitoring added (README's form): exporters with their own roles, Prometheus scraping, Grafana
+  through the proxy, no changes after
 d `pulumi destroy` leaves nothing of the stack
 
 CI provides the engine, Podman's Docker API with its health-check loop, the images and the YAML host.
@@ -201,6 +203,7 @@ def test_a_https_reaches_the_app_which_reaches_postgres_and_redis(env):
     wait_http(env.url("/health"))
     value = f"berth-yaml-{uuid.uuid4().hex[:8]}"
     item = http_json("POST", env.url("/api/items"), {"value": value})
+    env.facts["item"] = item
     got = http_json("GET", env.url(f"/api/items/{item['id']}"))
     assert got["value"] == value and got["cached"] == value, got
     row = exec_in(env, f"{PREFIX}-db", ["psql", "-U", "db", "-d", "db", "-h", "/var/run/postgresql", "-tAc",
@@ -253,6 +256,60 @@ def test_c_the_policy_pack_blocks_an_insecure_variant(env):
     assert res.returncode != 0, res
     assert "docker-container-non-root-user" in found, f"{found}\n{res}"
     assert any(f"{PREFIX}-api" in m or "api" in m for m in found["docker-container-non-root-user"]), found
+
+
+# ---------------------------------------------------------------- e: monitoring added
+
+
+def with_monitoring(doc: dict[str, Any], https_port: int) -> dict[str, Any]:
+    """The program with monitoring (README, "Use Berth from YAML": the platform's monitoring property,
+    a berth:Monitoring, the proxy after it), on the test images."""
+    doc = yaml.safe_load(yaml.safe_dump(doc))
+    res = doc["resources"]
+    res["platform"]["properties"]["monitoring"] = {
+        "prometheusImage": realdev.IMAGES["prometheus"], "grafanaImage": realdev.IMAGES["grafana"],
+        "postgresExporterImage": realdev.IMAGES["postgres_exporter"], "redisExporterImage": realdev.IMAGES["redis_exporter"],
+        "storage": "1Gi", "retention": "1d"}
+    res["api"]["properties"]["metrics"] = {"path": "/metrics"}
+    proxy = res.pop("proxy")
+    res["monitoring"] = {"type": "berth:Monitoring",
+                         "properties": {"platform": "${platform}", "watch": ["${db}", "${cache}", "${api}"],
+                                        "domain": "localhost", "httpsPort": https_port}}
+    res["proxy"] = {**proxy, "options": {"dependsOn": ["${monitoring}"]}}
+    doc.setdefault("outputs", {})["grafanaPassword"] = "${monitoring.grafanaAdminPassword}"
+    return doc
+
+
+def test_e_monitoring_added_watches_the_stores_and_serves_grafana_through_the_proxy(env):
+    """Monitoring added to the deployed program: the database gets its exporter's role (the row
+    written before stays), Prometheus scrapes the app and both exporters, and the proxy serves
+    Grafana at /grafana/."""
+    doc = with_monitoring(env.program, env.ports[1])
+    env.write(doc)
+    env.program = doc  # what the module's teardown destroys
+    timed("pulumi up (monitoring added)", env.pulumi.up)
+    names = {c.name for c in env.client.containers.list(all=True, filters={"label": f"berth.stack={PREFIX}"})}
+    assert {f"{PREFIX}-prometheus", f"{PREFIX}-grafana", f"{PREFIX}-db-exporter", f"{PREFIX}-cache-exporter"} <= names
+    assert env.pulumi.outputs()["grafanaPassword"], "no Grafana password in the outputs"
+    prom = f"{PREFIX}-prometheus"
+    metrics = exec_in(env, prom, ["wget", "-q", "-O", "-", "http://db-exporter:9187/metrics"])
+    assert "pg_up 1" in metrics.splitlines(), [l for l in metrics.splitlines() if l.startswith("pg_up")]
+    deadline = time.monotonic() + 90
+    while True:
+        targets = json.loads(exec_in(env, prom, ["wget", "-q", "-O", "-", "http://127.0.0.1:9090/api/v1/targets"]))
+        health = {t["labels"].get("job"): t["health"] for t in targets["data"]["activeTargets"]}
+        if {"api", "db-exporter", "cache-exporter"} <= set(health) and all(h == "up" for h in health.values()):
+            break
+        assert time.monotonic() < deadline, health
+        time.sleep(3)
+    wait_http(env.url("/grafana/api/health"))
+    assert http_json("GET", env.url("/grafana/api/health"))["database"] == "ok"
+    item = env.facts.get("item")
+    if item:
+        row = exec_in(env, f"{PREFIX}-db", ["psql", "-U", "db", "-d", "db", "-h", "/var/run/postgresql", "-tAc",
+                                            f"SELECT value FROM items WHERE id = {int(item['id'])}"]).strip()
+        assert row == item["value"]
+    timed("pulumi preview --expect-no-changes (monitoring)", env.pulumi.expect_no_changes)
 
 
 # ---------------------------------------------------------------- d: destroy

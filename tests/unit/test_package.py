@@ -220,7 +220,10 @@ def with_monitoring(doc: dict[str, Any]) -> dict[str, Any]:
     props(doc, "api")["metrics"] = {"path": "/metrics"}
     resources = doc["resources"]
     proxy = resources.pop("proxy")
-    resources["monitoring"] = {"type": "berth:Monitoring", "properties": {"platform": "${platform}", "domain": "localhost"}}
+    # httpsPort as the engine sends every number: a float
+    resources["monitoring"] = {"type": "berth:Monitoring",
+                               "properties": {"platform": "${platform}", "watch": ["${db}", "${cache}", "${api}"],
+                                              "domain": "localhost", "httpsPort": 443.0}}
     resources["proxy"] = {**proxy, "options": {"dependsOn": ["${monitoring}"]}}  # Grafana's route: after it
     doc["outputs"] = {"grafanaPassword": "${monitoring.grafanaAdminPassword}"}
     return doc

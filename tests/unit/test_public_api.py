@@ -177,6 +177,13 @@ def test_monitoring_needs_the_platform_to_know_it_first(tmp_path):
 
     assert "Grafana is served at https://shop.example.com/grafana/" in fails(tmp_path, other_domain)
 
+    def store_after() -> None:
+        platform = berth.Platform("shop", monitoring=berth.MonitoringSpec())
+        berth.Monitoring("monitoring", platform)
+        berth.Cache("cache", berth.CacheSpec(), platform)
+
+    assert "cache 'cache' is created after the platform's monitoring" in fails(tmp_path, store_after)
+
     def taken() -> None:
         platform = berth.Platform("shop", monitoring=berth.MonitoringSpec())
         berth.AppService("grafana", berth.ServiceSpec(image="a:1", port=80), platform)
