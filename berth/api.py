@@ -63,7 +63,7 @@ from berth.components.spec import (
     check_targets,
 )
 from berth.components.spec.checks import check_names, check_references, check_inputs
-from berth.components.renderers.backup import max_interval_seconds
+from berth.components.plan import edge_of, public_url
 from berth.components.renderers.nginx import ProxyRoute as _ProxyRoute
 
 __all__ = ["AppService", "Broker", "Cache", "Database", "GraphDatabase", "Monitoring", "Platform", "Proxy", "PROXY"]
@@ -191,7 +191,7 @@ class Platform(_stack.Platform):
             if not isinstance(c, str) or not c:
                 raise ValueError(f"{name}: clients must be workload names, got {c!r}")
         self._clients[name] = tuple(sorted(set(clients)))
-        edge = "ingress-controller" if self.kind == Target.KUBERNETES else PROXY
+        edge = edge_of(self.kind)
         names = sorted({*(edge if c == PROXY else c for c in clients), *also})
         if self.kind == Target.KUBERNETES:
             self.target.register([Workload(name=n, role=Role.APP, image="-") for n in names
@@ -289,8 +289,7 @@ class Database(_database.Database):
             url = _database.monitor_url(name, spec, passwords.monitor.output)
             platform._watched.append((_monitoring.Watched(name, spec.engine.value, url), self.ready))
             if backup is not None:
-                platform._backup_ages.append(
-                    (name, max(max_interval_seconds(t.schedule) for t in backup.tiers) + backup.alert_after))
+                platform._backup_ages.append((name, _backup.alert_after_seconds(backup)))
                 platform._backup_clients += jobs
 
 
@@ -421,7 +420,8 @@ class AppService(_app.AppService):
                          platform._allow_from(name, clients, also=["prometheus"] if scraped else []), opts=opts)
         self.spec = spec
         platform._services[name] = self
-        if scraped and spec.metrics is not None:
+        if scraped:
+            assert spec.metrics is not None  # (scraped says so; for the type checker)
             platform._metrics.append(_monitoring.MetricsApp(name, spec.metrics.port or spec.port, spec.metrics.path))
 
 
@@ -485,7 +485,7 @@ class Proxy(_proxy.Proxy):
             port = spec.https_port if platform.kind == Target.DOCKER else 443
             if (monitor.domain, monitor.https_port) != (domain, port):
                 raise ValueError(f"proxy: Grafana is served at {monitor.grafana_url}, but this proxy serves "
-                                 f"https://{domain}{'' if port == 443 else f':{port}'}/; give berth.Monitoring the "
+                                 f"{public_url(domain, port, '/')}; give berth.Monitoring the "
                                  "proxy's domain (and https_port)")
             backends["grafana"] = _proxy.Backend("grafana", 3000)
             extra.append(monitor.grafana_route)
@@ -535,9 +535,9 @@ class Monitoring(_monitoring.Monitoring):
         edge: Sequence[str] = ()
         if domain is not None and spec.grafana and spec.grafana_path:
             self.domain = StackSpec(target=platform.kind, domain=domain).domain  # the checks of berth:domain
-            self.grafana_url = f"https://{self.domain}{'' if https_port == 443 else f':{https_port}'}{spec.grafana_path}"
+            self.grafana_url = public_url(self.domain, https_port, spec.grafana_path)
             self.grafana_route = _ProxyRoute(spec.grafana_path, "grafana", allow_from=tuple(spec.grafana_allow_from))
-            edge = ("proxy" if platform.kind == Target.DOCKER else "ingress-controller",)
+            edge = (edge_of(platform.kind),)
         elif spec.grafana_allow_from:
             raise ValueError("monitoring grafana_allow_from is set but Grafana has no route through the proxy: "
                              "give berth.Monitoring the proxy's domain=")

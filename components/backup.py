@@ -16,7 +16,8 @@ import pulumi
 
 from .database import Credentials, backup_login, db_name, default_image
 from .ir import DataVolume, File, ImageBuild, Kind, Probe, Role, SecretValue, Workload
-from .renderers.backup import BACKUP_DIR, SCRIPT_DIR, render_backup_script, render_crontab, render_restore_script
+from .renderers.backup import (BACKUP_DIR, SCRIPT_DIR, max_interval_seconds, render_backup_script, render_crontab,
+                               render_restore_script)
 from .spec import DB_PORT, DEFAULT_DB_VERSION, BackupSpec, DatabaseEngine, DatabaseSpec, Resources
 
 BACKUP_UID = 10001
@@ -149,6 +150,12 @@ class BackupPlan:
     """One database's backups in the plan (the passwords are the database's ``Later`` values)."""
 
     workloads: tuple[Workload, ...]
+
+
+def alert_after_seconds(spec: BackupSpec) -> int:
+    """How old the newest dump may be before BackupTooOld fires: the longest interval between two runs
+    of a tier, plus ``alert_after``."""
+    return max(max_interval_seconds(t.schedule) for t in spec.tiers) + spec.alert_after
 
 
 def plan_backup(

@@ -18,7 +18,7 @@ from typing import Iterator, Mapping, Optional
 import pulumi
 
 from .app_service import Connection, ServicePlan, plan_service
-from .backup import BackupPlan, plan_backup
+from .backup import BackupPlan, alert_after_seconds, plan_backup
 from .broker import BrokerPlan, amqp_url, plan_broker
 from .cache import CachePlan, plan_cache, redis_url
 from .database import DatabasePlan, connection_url, database_passwords, monitor_url, plan_database
@@ -27,7 +27,6 @@ from .ir import Later, Role, Workload
 from .logs import KIBANA_PORT, LoggingPlan, plan_logging, shipping_env
 from .monitoring import PUSHGATEWAY, MetricsApp, MonitoringPlan, Watched, plan_monitoring
 from .proxy import Backend, ProxyPlan, plan_proxy
-from .renderers.backup import max_interval_seconds
 from .renderers.nginx import ProxyRoute
 from .spec import NAMESPACE, StackSpec, Target, service_order
 
@@ -99,14 +98,22 @@ def revision(spec: StackSpec) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
+def edge_of(target: Target) -> str:
+    """What routed requests come from on ``target``: the nginx container, or the ingress controller."""
+    return "proxy" if target == Target.DOCKER else "ingress-controller"
+
+
 def edge(spec: StackSpec) -> str:
-    """What routed requests come from: the nginx container, or the ingress controller."""
-    return "proxy" if spec.target == Target.DOCKER else "ingress-controller"
+    return edge_of(spec.target)
+
+
+def public_url(domain: str, https_port: int, path: str) -> str:
+    """Where the edge serves ``path``: ``https://domain[:port]path``."""
+    return f"https://{domain}{'' if https_port == 443 else f':{https_port}'}{path}"
 
 
 def _url(spec: StackSpec, path: str) -> str:
-    port = "" if not spec.proxy or spec.proxy.https_port == 443 else f":{spec.proxy.https_port}"
-    return f"https://{spec.domain}{port}{path}"
+    return public_url(spec.domain, spec.proxy.https_port if spec.proxy else 443, path)
 
 
 def consumers(spec: StackSpec, backups: Mapping[str, BackupPlan], monitoring: Optional[MonitoringPlan]) -> dict[str, set[str]]:
@@ -172,8 +179,7 @@ def plan_stack(spec: StackSpec, prefix: str) -> Plan:
         watched = [Watched(n, d.engine.value, monitor_url(n, d, db_passwords[n].monitor.output))  # type: ignore[union-attr]
                    for n, d in sorted(spec.databases.items())]
         watched += [Watched(n, "redis", passwords[n].output) for n in sorted(spec.caches)]
-        backup_ages = [(db, max(max_interval_seconds(t.schedule) for t in b.tiers) + b.alert_after)
-                       for db, b in spec.backups.items()]
+        backup_ages = [(db, alert_after_seconds(b)) for db, b in spec.backups.items()]
         backup_clients = [w.name for db in spec.backups for w in backups[db].workloads]
         monitoring = plan_monitoring(mon, prefix, apps, watched, backup_ages,
                                      _url(spec, mon.grafana_path) if grafana_route else None,
