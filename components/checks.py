@@ -15,7 +15,8 @@ import pulumi
 
 from .capacity import capacity_problems
 from .plan import Plan
-from .spec import NAMESPACE, ConfigError
+from .spec import NAMESPACE, ConfigError, Target
+from .targets import docker, kubernetes
 
 
 def name_problems(plan: Plan) -> list[str]:
@@ -41,9 +42,6 @@ def object_problems(plan: Plan) -> list[str]:
     differ: a service ``proxy-files`` and the container that writes the proxy's generated files
     (Docker), a service ``worker-1`` and the first of two ``worker`` containers, a service named like
     the namespace's baseline NetworkPolicy (Kubernetes). Each by the config key that chose it."""
-    from .spec import Target
-    from .targets import docker, kubernetes
-
     spec = plan.spec
     owners: dict[tuple[str, str], list[tuple[str, str, str]]] = {}  # (kind, name) -> [(key, workload, what)]
     if spec.target == Target.DOCKER:

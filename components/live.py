@@ -42,6 +42,8 @@ from typing import Any, Optional
 
 import pulumi
 
+from .spec import NAMESPACE
+
 #: Docker: the label naming the stack that owns a container, volume or network.
 OWNER_LABEL = "berth.owner"
 #: Docker: the label every object of a stack carries, with its prefix (``berth:name``).
@@ -323,8 +325,6 @@ def check_ownership(target: str, *, prefix: str, owner: str, name_set: bool, doc
                     namespace_set: bool = False) -> tuple[list[str], list[str]]:
     """(problems, warnings) for this stack taking its names on the target; nothing under mocks or when
     the target cannot be read (said as a warning)."""
-    from .spec import NAMESPACE
-
     if under_mocks():
         return [], []
     try:

@@ -8,14 +8,15 @@ import difflib
 import json
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union, get_args, get_origin
 
 import pulumi
 
-from .fields import NAMESPACE, ConfigError
+from .fields import NAMESPACE, ConfigError, _scalar_text
 from .names import _prefix
 from .parse import parse_spec
 from .proxy import TlsMode
+from .reference import _descend, _strip
 from .stack import StackSpec
 
 #: Namespaces of other packages a stack file may configure: never "a typo of berth".
@@ -161,12 +162,7 @@ def check_files(spec: StackSpec) -> list[str]:
 def _expects_text(path: list[str]) -> bool:
     """Whether the key at ``path`` (``["services", "api", "env", "TZ"]``) takes text: a string, or a
     union with a string branch (``secret_env`` values)."""
-    from typing import Union, get_args, get_origin
-
-    from .reference import _descend, _strip
-    from .stack import StackSpec as _Stack
-
-    tp: Any = _Stack
+    tp: Any = StackSpec
     for part in path:
         tp = _descend(tp, part)
         if tp is None:
@@ -182,8 +178,6 @@ _YAML12_NUMBER = re.compile(r"^[-+]?(\d[\d_]*\.?\d*|\.\d+)[eE][-+]?\d+$|^0o[0-7]
 
 def _as_berth_reads(value: Any) -> Any:
     """A scalar as Berth turns it into text (``fields._scalar_text``): true → "true", 8000 → "8000"."""
-    from .fields import _scalar_text
-
     return _scalar_text(value)
 
 
