@@ -11,11 +11,14 @@ Nothing here starts or skips anything: without the engine a test fails and says 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import tempfile
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -101,6 +104,62 @@ def write_stack_config(directory: Path, stack: str, config: dict[str, Any], head
     return path
 
 
+# ------------------------------------------------------------------ one test stack per place
+# Berth refuses a *different* stack on a namespace or Docker prefix another stack owns, but two tests
+# that deploy the same project and stack name (e.g. "prod") into the same place would share it
+# silently. Every successful `up` therefore claims the place it landed on for its stack (one claim file
+# per place, for the whole pytest run, across xdist workers); a second test stack that deploys there
+# while the claim stands fails the test that did it. A destroy gives the place back.
+
+_RUN = uuid.uuid4().hex  # this process's run, when xdist does not name one shared by its workers
+
+
+def claims_dir() -> Path:
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or _RUN
+    return Path(os.environ.get("BERTH_TEST_CLAIMS", tempfile.gettempdir())) / f"berth-test-claims-{run}"
+
+
+def landing(config: dict[str, Any], project: str, stack: str, docker_host: Optional[str]) -> Optional[str]:
+    """Where a Berth stack's objects land: its Kubernetes namespace, or its Docker host and prefix (the
+    default namespace and prefix is ``<project>-<stack>``); None for a program without berth:target."""
+    target = config.get("berth:target")
+    if target is None:
+        return None
+    prefix = config.get("berth:name") or f"{project}-{stack}"
+    if target == "kubernetes":
+        return f"kubernetes namespace {(config.get('berth:kubernetes') or {}).get('namespace') or prefix}"
+    host = (config.get("berth:docker") or {}).get("host") or docker_host or "unix:///var/run/docker.sock"
+    return f"docker host {host} prefix {prefix}"
+
+
+class SharedPlace(AssertionError):
+    """Two test stacks deployed into one namespace or Docker prefix."""
+
+
+def claim(place: str, owner: str) -> None:
+    """Record that ``owner`` (a state directory and stack) deployed into ``place``; fail when another
+    owner's claim stands."""
+    d = claims_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    f = d / hashlib.sha256(place.encode()).hexdigest()[:24]
+    try:
+        fd = os.open(f, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        held = f.read_text().split("\n", 1)[0]
+        if held != owner:
+            raise SharedPlace(f"two test stacks deployed into {place}: {held} and {owner}; give each test "
+                              "stack its own namespace or berth:name") from None
+        return
+    with os.fdopen(fd, "w") as out:
+        out.write(f"{owner}\n{place}\n")
+
+
+def release(place: str, owner: str) -> None:
+    f = claims_dir() / hashlib.sha256(place.encode()).hexdigest()[:24]
+    if f.exists() and f.read_text().split("\n", 1)[0] == owner:
+        f.unlink()
+
+
 @dataclass
 class Pulumi:
     """The CLI bound to one project directory, one stack and one private state directory."""
@@ -145,11 +204,27 @@ class Pulumi:
                               capture_output=True, text=True, timeout=timeout)
         res = Result(list(argv), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)
         self.history.append(res)
+        if args and args[0] in ("up", "destroy") and res.returncode == 0 and "--preview-only" not in args:
+            place = self.place()
+            if place and args[0] == "up":
+                claim(place, f"{self.state_dir}::{self.stack}")
+            elif place:
+                release(place, f"{self.state_dir}::{self.stack}")
         if self.log:
             self.log(f"pulumi {' '.join(argv)} -> {res.returncode} in {res.seconds:.1f}s")
         if check and res.returncode != 0:
             raise PulumiError(res)
         return res
+
+    def place(self) -> Optional[str]:
+        """Where this stack lands (``landing``), from its stack file as the test wrote it."""
+        path = self.project_dir / f"Pulumi.{self.stack}.yaml"
+        project_file = self.project_dir / "Pulumi.yaml"
+        if not path.exists() or not project_file.exists():
+            return None
+        config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+        project = (yaml.safe_load(project_file.read_text()) or {}).get("name", "")
+        return landing(config, project, self.stack, self.env().get("DOCKER_HOST"))
 
     # ------------------------------------------------------------------ stack lifecycle
 
