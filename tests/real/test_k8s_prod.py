@@ -23,6 +23,7 @@ redeploy adopts it and the app reads the rows written before the destroy.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -34,6 +35,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -292,6 +294,66 @@ def test_request_writes_primary_and_redis_and_replica_reads_it(prod, item):
     assert kubectl("-n", NAMESPACE, "exec", "db-0", "--", "psql", "-X", "-q", "-t", "-A", "-U", "postgres", "-d",
                    "easyflow", "-c", "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
                    ).stdout.strip() == "1"
+
+
+def secret_data(name: str) -> dict[str, str]:
+    data = kubectl_json("-n", NAMESPACE, "get", "secret", name).get("data") or {}
+    return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+
+def psql_as(url: str, sql: str, pod: str = "db-0") -> tuple[int, str]:
+    """SQL over TCP with a client's own URL (its role and password) from inside the database pod; the
+    password goes in on stdin, never on a command line."""
+    u = urlsplit(url)
+    proc = kubectl("-n", NAMESPACE, "exec", "-i", pod, "--", "sh", "-c",
+                   'IFS= read -r PGPASSWORD; export PGPASSWORD; exec psql -X -At -h 127.0.0.1 -U "$1" -d "$2" -c "$3"',
+                   "psql-as", u.username or "", u.path.lstrip("/"), sql, input=f"{u.password}\n", check=False)
+    return proc.returncode, (proc.stdout + proc.stderr).strip()
+
+
+def test_each_client_logs_in_as_its_own_role_with_only_what_it_needs(prod, item):
+    """Least privilege on the cluster, as on Docker (tests/real/test_docker_dev.py): the app, the
+    exporter and the dumps each log in with the credentials the stack gave them, and each can do what
+    it needs and nothing more."""
+    app_url = secret_data("api-env")["DATABASE_URL"]
+    monitor_url = secret_data("db-exporter-env")["DATA_SOURCE_NAME"].split("?")[0]
+    backup_url = f"postgresql://berth_backup:{secret_data('db-backup-daily-env')['DB_PASSWORD']}@db:5432/easyflow"
+    assert app_url.startswith("postgresql://easyflow:") and monitor_url.startswith("postgresql://berth_monitor:")
+    roles = psql("db-0", "SELECT string_agg(rolname || ' super=' || rolsuper || ' createrole=' || rolcreaterole || "
+                         "' createdb=' || rolcreatedb, '; ' ORDER BY rolname) FROM pg_roles "
+                         "WHERE rolname IN ('easyflow', 'berth_monitor', 'berth_backup')")
+    assert roles == ("berth_backup super=false createrole=false createdb=false; "
+                     "berth_monitor super=false createrole=false createdb=false; "
+                     "easyflow super=false createrole=false createdb=false"), roles
+
+    # The app's role: its own data, nothing else.
+    assert psql_as(app_url, f"SELECT value FROM items WHERE id = {item['id']}") == (0, item["value"])
+    refused = {
+        "CREATE ROLE intruder LOGIN": "permission denied to create role",
+        "COPY (SELECT 1) TO PROGRAM 'id'": "pg_execute_server_program",
+        "SELECT rolpassword FROM pg_authid": "permission denied for table pg_authid",
+        "CREATE DATABASE other": "permission denied to create database",
+    }
+    for sql, why in refused.items():
+        code, out = psql_as(app_url, sql)
+        assert code != 0 and why in out, (sql, out)
+    code, out = psql_as(app_url.rsplit("/", 1)[0] + "/postgres", "SELECT 1")
+    assert code != 0 and 'permission denied for database "postgres"' in out, out
+    # The exporter reads statistics, not data; the dumps read data and change nothing.
+    code, out = psql_as(monitor_url, "SELECT count(*) FROM items")
+    assert code != 0 and "permission denied for table items" in out, out
+    assert psql_as(monitor_url, "SELECT count(*) > 0 FROM pg_stat_activity WHERE usename IS NOT NULL") == (0, "t")
+    assert psql_as(backup_url, f"SELECT value FROM items WHERE id = {item['id']}") == (0, item["value"])
+    code, out = psql_as(backup_url, "DELETE FROM items")
+    assert code != 0 and "permission denied for table items" in out, out
+    # The exporter pod really works as berth_monitor: it reports the database up.
+    def pg_up() -> str:
+        with port_forward(NAMESPACE, "svc/db-exporter", 9187) as port:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        up = re.search(r"^pg_up (\S+)$", body, re.M)
+        assert up and up.group(1) == "1", up and up.group(0)
+        return up.group(1)
+    eventually(pg_up, timeout=60, interval=3, what="db-exporter reports pg_up 1")
 
 
 # ------------------------------------------------------------------------------------------------
