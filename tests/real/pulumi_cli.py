@@ -15,8 +15,8 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import subprocess
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -132,6 +132,14 @@ def landing(config: dict[str, Any], project: str, stack: str, docker_host: Optio
     return f"docker host {host} prefix {prefix}"
 
 
+def _claim_file(place: str) -> Path:
+    return claims_dir() / hashlib.sha256(place.encode()).hexdigest()[:24]
+
+
+def _holder(f: Path) -> str:
+    return f.read_text().split("\n", 1)[0]
+
+
 class SharedPlace(AssertionError):
     """Two test stacks deployed into one namespace or Docker prefix."""
 
@@ -139,13 +147,12 @@ class SharedPlace(AssertionError):
 def claim(place: str, owner: str) -> None:
     """Record that ``owner`` (a state directory and stack) deployed into ``place``; fail when another
     owner's claim stands."""
-    d = claims_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    f = d / hashlib.sha256(place.encode()).hexdigest()[:24]
+    f = _claim_file(place)
+    f.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(f, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
-        held = f.read_text().split("\n", 1)[0]
+        held = _holder(f)
         if held != owner:
             raise SharedPlace(f"two test stacks deployed into {place}: {held} and {owner}; give each test "
                               "stack its own namespace or berth:name") from None
@@ -155,8 +162,8 @@ def claim(place: str, owner: str) -> None:
 
 
 def release(place: str, owner: str) -> None:
-    f = claims_dir() / hashlib.sha256(place.encode()).hexdigest()[:24]
-    if f.exists() and f.read_text().split("\n", 1)[0] == owner:
+    f = _claim_file(place)
+    if f.exists() and _holder(f) == owner:
         f.unlink()
 
 
@@ -205,11 +212,11 @@ class Pulumi:
         res = Result(list(argv), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)
         self.history.append(res)
         if args and args[0] in ("up", "destroy") and res.returncode == 0 and "--preview-only" not in args:
-            place = self.place()
+            place, owner = self.place(), f"{self.state_dir}::{self.stack}"
             if place and args[0] == "up":
-                claim(place, f"{self.state_dir}::{self.stack}")
+                claim(place, owner)
             elif place:
-                release(place, f"{self.state_dir}::{self.stack}")
+                release(place, owner)
         if self.log:
             self.log(f"pulumi {' '.join(argv)} -> {res.returncode} in {res.seconds:.1f}s")
         if check and res.returncode != 0:
