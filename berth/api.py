@@ -338,10 +338,11 @@ class Cache(_cache.Cache):
         _not_after_monitoring(platform, "cache", name)
         platform._check_target_fields("cache", "caches", name, spec)
         exporter = [f"{name}-exporter"] if platform.monitoring is not None else []
-        super().__init__(name, spec, platform.target, platform._allow_from(name, clients, also=exporter), opts=opts)
+        super().__init__(name, spec, platform.target, platform._allow_from(name, clients, also=exporter), opts=opts,
+                         monitored=bool(exporter))
         platform._store(name, _app.Connection("redis", self.url), self.ready)
-        if exporter:
-            platform._watched.append((_monitoring.Watched(name, "redis", self.password), self.ready))
+        if exporter and self.monitor_password is not None:
+            platform._watched.append((_monitoring.Watched(name, "redis", self.monitor_password), self.ready))
 
 
 class Broker(_broker.Broker):

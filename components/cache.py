@@ -1,4 +1,5 @@
-"""Cache component: Redis with a generated password, AOF persistence and a health check, internal only."""
+"""Cache component: Redis with generated passwords (one login for the apps, one for the exporter),
+AOF persistence and a health check, internal only."""
 
 from __future__ import annotations
 
@@ -13,31 +14,61 @@ from .spec import CacheSpec
 REDIS_PORT = 6379
 REDIS_UID = 999  # the official redis image's user
 
+# Who logs in, with what (Redis ACL users, written on every start: a redeploy over kept data works).
+# The apps log in as Redis's `default` user, so `redis://:password@host` URLs and clients without
+# usernames keep working; it has every key, channel and command but the @admin ones (CONFIG SET
+# dir/dbfilename writes files where Redis runs, MODULE LOAD runs code, REPLICAOF sends the data
+# elsewhere; ACL, DEBUG, SHUTDOWN, MONITOR, CLIENT KILL, SAVE and CONFIG GET go too).
+APP_RULES = "reset on ~* &* +@all -@admin"
+# The operator's login (ACL LOG shows what an app was refused): its password is only in the Redis
+# container's environment, as the database's admin role's is.
+ADMIN_USER = "berth_admin"
+ADMIN_RULES = "reset on ~* &* +@all"
+MONITOR_USER = "berth_monitor"
+# The exporter: the reads redis_exporter makes (INFO, CONFIG GET, SLOWLOG, LATENCY, CLIENT LIST and
+# SETNAME, CLUSTER INFO) and no key or channel pattern, so no command can touch the data.
+MONITOR_RULES = ("reset on +ping +info +config|get +slowlog|get +slowlog|len +latency|latest "
+                 "+client|setname +client|list +cluster|info")
 
-def redis_command(spec: CacheSpec) -> tuple[str, ...]:
-    """Through a shell so the password comes from the environment: it goes into a config file on the
+
+def redis_users(monitored: bool) -> list[tuple[str, str, str]]:
+    """(user, ACL rules, the variable holding its password) for each login. ``monitored``: the
+    exporter's too."""
+    users = [("default", APP_RULES, "REDIS_PASSWORD"), (ADMIN_USER, ADMIN_RULES, "REDIS_ADMIN_PASSWORD")]
+    return users + ([(MONITOR_USER, MONITOR_RULES, "REDIS_MONITOR_PASSWORD")] if monitored else [])
+
+
+def redis_command(spec: CacheSpec, monitored: bool = False) -> tuple[str, ...]:
+    """Through a shell so the passwords come from the environment: they go into a config file on the
     container's private tmpfs (mode 600), never into the inputs or onto redis-server's command line
     (which every process on the host can read)."""
     flags = "--appendonly yes --appendfsync everysec --dir /data --protected-mode yes"
     if spec.maxmemory:
         flags += f" --maxmemory {spec.maxmemory} --maxmemory-policy allkeys-lru"
-    script = (
-        "umask 077 && printf 'requirepass \"%s\"\\n' \"$REDIS_PASSWORD\" > /tmp/redis-auth.conf && "
-        f"exec redis-server /tmp/redis-auth.conf {flags}"
-    )
+    # ${VAR:?}: an empty or missing password stops the start (`>` with nothing would be a password of "").
+    users = " && ".join(f"printf 'user {user} {rules} >%s\\n' \"${{{var}:?is not set}}\""
+                        for user, rules, var in redis_users(monitored))
+    script = f"umask 077 && {{ {users}; }} > /tmp/redis-auth.conf && exec redis-server /tmp/redis-auth.conf {flags}"
     return ("sh", "-c", script)
 
 
-def cache_workloads(name: str, spec: CacheSpec, password: pulumi.Input[str], allow_from: Sequence[str] = ()) -> list[Workload]:
-    """The Redis workload (pure)."""
+def cache_workloads(name: str, spec: CacheSpec, password: pulumi.Input[str], admin_password: pulumi.Input[str],
+                    allow_from: Sequence[str] = (), monitor_password: Optional[pulumi.Input[str]] = None
+                    ) -> list[Workload]:
+    """The Redis workload (pure): ``password`` is the apps', ``monitor_password`` the exporter's
+    (with monitoring), ``admin_password`` the operator's."""
+    monitored = monitor_password is not None
+    given = {"REDIS_PASSWORD": password, "REDIS_ADMIN_PASSWORD": admin_password, "REDIS_MONITOR_PASSWORD": monitor_password}
+    secret_env = {var: SecretValue(f"{name}-env", var, given[var]) for _, _, var in redis_users(monitored)
+                  if given[var] is not None}
     return [
         Workload(
             name=name,
             role=Role.CACHE,
             image=spec.image or f"redis:{spec.version}",
             kind=Kind.STATEFUL,
-            command=redis_command(spec),
-            secret_env={"REDIS_PASSWORD": SecretValue(f"{name}-env", "REDIS_PASSWORD", password)},
+            command=redis_command(spec, monitored),
+            secret_env=secret_env,
             ports=(Port("redis", REDIS_PORT),),
             volumes=(DataVolume(f"{name}-data", "/data", spec.storage),),
             tmpfs=("/tmp",),
@@ -62,31 +93,45 @@ def redis_url(name: str, password: pulumi.Input[str]) -> pulumi.Output[str]:
 
 @dataclass(frozen=True)
 class CachePlan:
-    """A cache's share of the plan: its workload and the password it is waiting for."""
+    """A cache's share of the plan: its workload and the passwords it is waiting for (the apps',
+    the operator's, and the exporter's with monitoring)."""
 
     workloads: tuple[Workload, ...]
     password: Later
+    admin: Later
+    monitor: Optional[Later] = None
+
+    def laters(self) -> list[Later]:
+        return [p for p in (self.password, self.admin, self.monitor) if p is not None]
 
 
-def plan_cache(name: str, spec: CacheSpec, password: Later, allow_from: Sequence[str] = ()) -> CachePlan:
-    """The workload, with the password to come (pure). The password is planned apart: services
-    that use it pass it through in their URLs."""
-    return CachePlan(tuple(cache_workloads(name, spec, password.output, allow_from)), password)
+def plan_cache(name: str, spec: CacheSpec, password: Later, allow_from: Sequence[str] = (),
+               monitor: Optional[Later] = None) -> CachePlan:
+    """The workload, with the passwords to come (pure). The apps' and the exporter's are planned
+    apart (services pass the one through in their URLs, the exporter the other); the operator's here."""
+    admin = Later(f"{name}-admin-password")
+    workloads = cache_workloads(name, spec, password.output, admin.output, allow_from,
+                                monitor.output if monitor else None)
+    return CachePlan(tuple(workloads), password, admin, monitor)
 
 
 class Cache(pulumi.ComponentResource):
-    """A Redis cache. Outputs: ``host``, ``port``, ``url`` (secret)."""
+    """A Redis cache. Outputs: ``host``, ``port``, ``url`` (secret). ``monitored``: an exporter
+    watches it (it logs in as ``berth_monitor`` with ``monitor_password``); a ``plan`` says it itself."""
 
     def __init__(self, name: str, spec: CacheSpec, target, allow_from: Sequence[str] = (),
-                 opts: Optional[pulumi.ResourceOptions] = None, plan: Optional[CachePlan] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None, plan: Optional[CachePlan] = None,
+                 monitored: bool = False):
         super().__init__("berth:index:Cache", name, None, opts)
         import pulumi_random as random
 
-        plan = plan or plan_cache(name, spec, Later(f"{name}-password"), allow_from)
-        self.password = random.RandomPassword(
-            f"{name}-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
-        ).result
-        plan.password.resolve(self.password)
+        plan = plan or plan_cache(name, spec, Later(f"{name}-password"), allow_from,
+                                  Later(f"{name}-monitor-password") if monitored else None)
+        for later in plan.laters():
+            later.resolve(random.RandomPassword(later.name, length=32, special=False,
+                                                opts=pulumi.ResourceOptions(parent=self)).result)
+        self.password = plan.password.output
+        self.monitor_password = plan.monitor.output if plan.monitor else None
         self.workloads = list(plan.workloads)
         self.ready = target.deploy(self.workloads[0], parent=self, depends_on=[])
         self.host = pulumi.Output.from_input(name)

@@ -9,6 +9,7 @@ from typing import Mapping, Optional, Sequence
 
 import pulumi
 
+from .cache import MONITOR_USER
 from .ir import DataVolume, File, Kind, Later, Port, Probe, Role, SecretValue, Workload
 from .renderers.monitoring import (
     ScrapeTarget,
@@ -30,7 +31,7 @@ class Watched:
 
     name: str
     kind: str  # postgres | redis | mongodb
-    url: pulumi.Input[str]  # secret connection URL (postgres/mongodb) or password (redis)
+    url: pulumi.Input[str]  # secret connection URL (postgres/mongodb) or the monitor user's password (redis)
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def exporter_workload(spec: MonitoringSpec, w: Watched) -> Workload:
         secret = {"DATA_SOURCE_NAME": SecretValue(f"{w.name}-exporter-env", "DATA_SOURCE_NAME",
                                                   pulumi.Output.concat(w.url, "?sslmode=disable"))}
     elif w.kind == "redis":
-        image, env = spec.redis_exporter_image, {"REDIS_ADDR": f"redis://{w.name}:6379"}
+        image, env = spec.redis_exporter_image, {"REDIS_ADDR": f"redis://{w.name}:6379", "REDIS_USER": MONITOR_USER}
         secret = {"REDIS_PASSWORD": SecretValue(f"{w.name}-exporter-env", "REDIS_PASSWORD", w.url)}
     else:
         image, env = spec.mongodb_exporter_image, {}

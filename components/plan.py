@@ -80,7 +80,9 @@ class Plan:
         component exists (a resource waiting for one would wait forever)."""
         for db in self.databases.values():
             yield from db.passwords.laters()
-        for parts in (self.caches, self.brokers, self.graphs):
+        for cache in self.caches.values():
+            yield from cache.laters()
+        for parts in (self.brokers, self.graphs):
             yield from (part.password for part in parts.values())
         if self.logging:
             yield self.logging.password
@@ -159,6 +161,7 @@ def plan_stack(spec: StackSpec, prefix: str) -> Plan:
     db_passwords = {n: database_passwords(n, d, monitored=bool(mon), backed_up=n in spec.backups)
                     for n, d in sorted(spec.databases.items())}
     passwords = {n: Later(f"{n}-password") for n in sorted([*spec.caches, *spec.brokers, *spec.graphs])}
+    cache_monitors = {n: Later(f"{n}-monitor-password") for n in sorted(spec.caches)} if mon else {}
 
     # Backups, then monitoring: their workloads are among the clients the databases admit.
     backups: dict[str, BackupPlan] = {}
@@ -178,7 +181,7 @@ def plan_stack(spec: StackSpec, prefix: str) -> Plan:
                 if s.metrics]
         watched = [Watched(n, d.engine.value, monitor_url(n, d, db_passwords[n].monitor.output))  # type: ignore[union-attr]
                    for n, d in sorted(spec.databases.items())]
-        watched += [Watched(n, "redis", passwords[n].output) for n in sorted(spec.caches)]
+        watched += [Watched(n, "redis", cache_monitors[n].output) for n in sorted(spec.caches)]
         backup_ages = [(db, alert_after_seconds(b)) for db, b in spec.backups.items()]
         backup_clients = [w.name for db in spec.backups for w in backups[db].workloads]
         monitoring = plan_monitoring(mon, prefix, apps, watched, backup_ages,
@@ -189,7 +192,8 @@ def plan_stack(spec: StackSpec, prefix: str) -> Plan:
     databases = {n: plan_database(n, d, db_passwords[n], sorted(allow.get(n, ())),
                                   replica_allow_from=sorted(allow.get(f"{n}-replica", ())))
                  for n, d in sorted(spec.databases.items())}
-    caches = {n: plan_cache(n, c, passwords[n], sorted(allow.get(n, ()))) for n, c in sorted(spec.caches.items())}
+    caches = {n: plan_cache(n, c, passwords[n], sorted(allow.get(n, ())), cache_monitors.get(n))
+              for n, c in sorted(spec.caches.items())}
     brokers = {n: plan_broker(n, b, passwords[n], sorted(allow.get(n, ()))) for n, b in sorted(spec.brokers.items())}
     graphs = {n: plan_graph(n, g, passwords[n], sorted(allow.get(n, ()))) for n, g in sorted(spec.graphs.items())}
     connections: dict[str, Connection] = {}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BeforeValidator, model_validator
+import re
+
+from pydantic import BeforeValidator, field_validator, model_validator
 
 from .fields import _field, _Model
 from .names import Image
@@ -16,7 +18,8 @@ class CacheSpec(_Model):
     """A Redis cache with a password and AOF persistence. Defaults: Redis 7.2, 1Gi volume."""
 
     engine: Literal["redis"] = _field("redis", "Always redis.")
-    version: str = _field("7.2", "Redis version; the image is redis:<version>.")
+    version: str = _field("7.2", "Redis version (6.2 or later: Berth gives the apps and the exporter their own "
+                          "ACL users); the image is redis:<version>.")
     image: Optional[Image] = _field(None, "Image override.")
     storage: Size = _field("1Gi", "Volume size for the append-only file.", unit="Mi/Gi")
     maxmemory: Optional[Annotated[str, BeforeValidator(_redis_memory)]] = _field(
@@ -26,6 +29,16 @@ class CacheSpec(_Model):
     resources: Resources = _field(Resources(cpu="100m", memory="128Mi", cpu_limit="500m", memory_limit="512Mi"),
                                   "CPU/memory of Redis; with maxmemory and no memory_limit, the limit is "
                                   "4/3 of maxmemory (at least 512Mi).")
+
+    @field_validator("version")
+    @classmethod
+    def _acl_users(cls, v: str) -> str:
+        """The apps' and the exporter's users need Redis ACLs with channel patterns (6.2)."""
+        m = re.match(r"(\d+)(?:\.(\d+))?", v)
+        if m and (int(m.group(1)), int(m.group(2) or 0)) < (6, 2):
+            raise ValueError(f"Redis {v} is too old: Berth gives the apps and the exporter their own ACL users, "
+                             "which need Redis 6.2 or later; set version to 7.2 (the default) or 6.2")
+        return v
 
     @model_validator(mode="before")
     @classmethod

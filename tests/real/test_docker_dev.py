@@ -43,6 +43,7 @@ from typing import Any, Optional
 
 import pytest
 
+from tests.real import redis_users
 from tests.real.pulumi_cli import EngineMissing, Pulumi, PulumiError, changes, write_project, write_stack_config
 from tests.real.stacks.seeds import force_cleanup, wait_until
 from tests.real.stacks.seeds import leftovers as stack_leftovers
@@ -430,6 +431,29 @@ def test_a_each_client_logs_in_as_its_own_role_with_only_what_it_needs(env):
     assert code != 0 and "pg_hba.conf rejects connection" in out, out
 
 
+def test_a_redis_each_client_logs_in_as_its_own_user(env):
+    """The apps as Redis's default user without the admin commands, the exporter as berth_monitor
+    (no key), the operator as berth_admin: the passwords as the stack handed them to each."""
+    from urllib.parse import urlsplit
+
+    redis = env_of(env, f"{PREFIX}-redis")
+    app_url = next(v for k, v in env_of(env, f"{PREFIX}-api").items() if v.startswith("redis://"))
+    exporter = env_of(env, f"{PREFIX}-redis-exporter")
+    assert urlsplit(app_url).username in (None, "") and urlsplit(app_url).password == redis["REDIS_PASSWORD"]
+    assert exporter["REDIS_USER"] == "berth_monitor" and exporter["REDIS_PASSWORD"] == redis["REDIS_MONITOR_PASSWORD"]
+
+    def redis_cli(user: Optional[str], password: str, args: list[str]) -> str:
+        # The password through the exec's environment (REDISCLI_AUTH), which `docker inspect` does not keep.
+        code, out = env.client.containers.get(f"{PREFIX}-redis").exec_run(
+            ["redis-cli", *(["--user", user] if user else []), *args],
+            environment={"REDISCLI_AUTH": password} if password else {})
+        return out.decode(errors="replace").strip()
+
+    item = env.facts["item"]
+    redis_users.check_users(redis_cli, redis["REDIS_PASSWORD"], redis["REDIS_MONITOR_PASSWORD"],
+                            redis["REDIS_ADMIN_PASSWORD"], f"item:{item['id']}", item["value"])
+
+
 def test_a_no_secret_in_an_exited_container_and_the_tls_key_is_nginxs_alone(env):
     """`docker inspect` shows a container's environment, command and labels to anyone who may use the
     Docker API, for as long as the container exists: a container that has exited (the files writers,
@@ -653,6 +677,15 @@ def test_f_the_postgres_exporter_reads_the_database_as_its_own_role(env):
     metrics = exec_in(env, f"{PREFIX}-prometheus", ["wget", "-q", "-O", "-", "http://db-exporter:9187/metrics"])
     assert re.search(r"^pg_up 1$", metrics, re.M), [l for l in metrics.splitlines() if l.startswith("pg_up")]
     assert "pg_stat_database_xact_commit" in metrics
+
+
+def test_f_the_redis_exporter_reads_redis_as_its_own_user(env):
+    """redis_up says the exporter logged in as berth_monitor; no scrape error says no command it
+    makes was refused."""
+    metrics = exec_in(env, f"{PREFIX}-prometheus", ["wget", "-q", "-O", "-", "http://redis-exporter:9121/metrics"])
+    lines = [l for l in metrics.splitlines() if l.startswith(("redis_up", "redis_exporter_last_scrape_error"))]
+    assert "redis_up 1" in lines and 'redis_exporter_last_scrape_error{err=""} 0' in lines, lines
+    assert re.search(r"^redis_connected_clients [1-9]", metrics, re.M)
 
 
 def test_f_prometheus_scrapes_app_exporters_and_pushgateway(env):

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.real import kube
+from tests.real import kube, redis_users
 from tests.real.stacks import realprod
 from tests.real.stacks.realprod import IMAGES
 from tests.real.kube import eventually, kubectl, kubectl_json, pod_ready, pods, port_forward
@@ -356,6 +356,37 @@ def test_each_client_logs_in_as_its_own_role_with_only_what_it_needs(prod, item)
     eventually(pg_up, timeout=60, interval=3, what="db-exporter reports pg_up 1")
 
 
+def test_redis_each_client_logs_in_as_its_own_user(prod, item):
+    """As on Docker (tests/real/test_docker_dev.py): the apps as Redis's default user without the
+    admin commands, the exporter as berth_monitor, the operator as berth_admin."""
+    redis = secret_data("redis-env")
+    app_url = secret_data("api-env")["REDIS_URL"]
+    exporter = {**secret_data("redis-exporter-env"), **{
+        e["name"]: e["value"] for e in live("deployment", "redis-exporter")["spec"]["template"]["spec"]["containers"][0]["env"]
+        if "value" in e}}
+    assert urlsplit(app_url).username in (None, "") and urlsplit(app_url).password == redis["REDIS_PASSWORD"]
+    assert exporter["REDIS_USER"] == "berth_monitor" and exporter["REDIS_PASSWORD"] == redis["REDIS_MONITOR_PASSWORD"]
+
+    def redis_cli(user: str | None, password: str, args: list[str]) -> str:
+        # The password in on stdin, never on a command line.
+        proc = kubectl("-n", NAMESPACE, "exec", "-i", "redis-0", "--", "sh", "-c",
+                       'IFS= read -r REDISCLI_AUTH; [ -n "$REDISCLI_AUTH" ] && export REDISCLI_AUTH; exec redis-cli "$@"',
+                       "redis-as", *(["--user", user] if user else []), *args, input=f"{password}\n", check=False)
+        return (proc.stdout + proc.stderr).strip()
+
+    redis_users.check_users(redis_cli, redis["REDIS_PASSWORD"], redis["REDIS_MONITOR_PASSWORD"],
+                            redis["REDIS_ADMIN_PASSWORD"], f"item:{item['id']}", item["value"])
+
+    def redis_up() -> str:
+        with port_forward(NAMESPACE, "svc/redis-exporter", 9121) as port:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        up = re.search(r"^redis_up (\S+)$", body, re.M)
+        assert up and up.group(1) == "1", up and up.group(0)
+        assert 'redis_exporter_last_scrape_error{err=""} 0' in body
+        return up.group(1)
+    eventually(redis_up, timeout=60, interval=3, what="redis-exporter reports redis_up 1")
+
+
 # ------------------------------------------------------------------------------------------------
 # 4. HPA, NetworkPolicies, PDBs, CronJobs and Ingresses, as the engine created them
 
@@ -667,7 +698,9 @@ def test_redeploy_adopts_retained_data_with_new_credentials(prod, item):
             pytest.fail(f"redeploy after destroy failed:\n{e}")
     check_running()
     # The generated passwords are new (the old stack state is gone); the data is the old one, and
-    # the app reads the row written before the destroy through the new credentials.
-    assert get_item(item["id"], timeout=180)["value"] == item["value"]
+    # the app reads the row written before the destroy through the new credentials: Postgres's
+    # roles and Redis's users are set on every start, over the kept data.
+    got = get_item(item["id"], timeout=180)
+    assert got["value"] == item["value"] and got.get("cached") == item["value"], got
     assert get_item(item["id"], replica=True, timeout=180)["value"] == item["value"]
     timed("pulumi preview --expect-no-changes (after the redeploy)", p.expect_no_changes)

@@ -26,6 +26,7 @@ preview --expect-no-changes; destroy leaves nothing.
 from __future__ import annotations
 
 import json
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -133,6 +134,22 @@ def test_message_published_by_one_service_is_consumed_by_another(dep):
     # Recorded in concept-service's MongoDB: any instance with that store answers.
     listing = get_in(dep, "concept-service", "http://127.0.0.1:4002/api/messages")
     assert listing["store"] == "mongodb", listing
+
+
+def test_the_services_log_in_to_rabbitmq_as_its_one_user_on_its_vhost_only(dep):
+    """In the deployed stack, as in the component's image test (test_images_seed_smoke.py): the
+    broker's only user is the one in the services' AMQP_URL, with no tags (no management UI, not an
+    administrator), allowed on the stack's vhost only; no guest."""
+    env = dict(e.split("=", 1) for e in dep.container("user-service").attrs["Config"]["Env"])
+    url = urlsplit(env["AMQP_URL"])
+    user, vhost = unquote(url.username or ""), unquote(url.path.lstrip("/"))
+    assert vhost == "philos" and user, url._replace(netloc=url.hostname or "").geturl()
+    assert dep.exec("rabbitmq", ["rabbitmqctl", "list_users", "-q", "--no-table-headers"]).split() == [user, "[]"]
+    assert dep.exec("rabbitmq", ["rabbitmqctl", "list_user_permissions", user, "-q", "--no-table-headers"]
+                    ).split() == [vhost, ".*", ".*", ".*"]
+    assert dep.exec("rabbitmq", ["rabbitmqctl", "list_vhosts", "-q", "--no-table-headers"]).split() == [vhost]
+    out = dep.exec("rabbitmq", ["rabbitmqctl", "authenticate_user", "guest", "guest"], check=False)
+    assert "invalid credentials" in out or "not found" in out, out
 
 
 def test_preview_no_changes_then_destroy(dep):

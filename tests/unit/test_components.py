@@ -184,16 +184,66 @@ def test_cache(target):
     else:
         container = r.find(STATEFULSET, "cache-statefulset").inputs["spec"]["template"]["spec"]["containers"][0]
         cmd = container["args"]
-        assert r.find(K8S_SECRET, "cache-env").inputs["stringData"] == {"REDIS_PASSWORD": pw}
+        assert r.find(K8S_SECRET, "cache-env").inputs["stringData"] == {
+            "REDIS_PASSWORD": pw, "REDIS_ADMIN_PASSWORD": placeholder("password", "cache-admin-password")}
     # The password comes from the environment at run time, never from the command line input.
     assert pw not in json.dumps(cmd)
     # ... and never reaches redis-server's argv (readable by every process on the host): it goes
     # into a private config file on the container's tmpfs.
     assert "--requirepass" not in cmd[-1] and "exec redis-server /tmp/redis-auth.conf " in cmd[-1]
-    assert "umask 077" in cmd[-1] and '"$REDIS_PASSWORD" > /tmp/redis-auth.conf' in cmd[-1]
+    assert "umask 077" in cmd[-1] and '"${REDIS_ADMIN_PASSWORD:?is not set}"; } > /tmp/redis-auth.conf' in cmd[-1]
     assert "--maxmemory 128mb --maxmemory-policy allkeys-lru" in cmd[-1]
     assert "--appendonly yes" in cmd[-1]
+    # Without monitoring there is no exporter, and so no exporter's user.
+    assert "REDIS_MONITOR_PASSWORD" not in cmd[-1]
     assert r.outputs["caches"]["cache"]["url"] == f"redis://:{pw}@cache:6379/0"
+
+
+@pytest.mark.parametrize("target", ["docker", "kubernetes"])
+def test_cache_exporter_logs_in_as_its_own_user(target):
+    r = rec(target, caches={"cache": {}}, monitoring={})
+    apps, monitor = placeholder("password", "cache-password"), placeholder("password", "cache-monitor-password")
+    admin = placeholder("password", "cache-admin-password")
+    assert len({apps, monitor, admin}) == 3
+    if target == "docker":
+        cache, exporter = env_map(r.find(CONTAINER, "cache")), env_map(r.find(CONTAINER, "cache-exporter"))
+        assert cache["REDIS_MONITOR_PASSWORD"] == monitor and cache["REDIS_PASSWORD"] == apps
+        assert cache["REDIS_ADMIN_PASSWORD"] == admin
+    else:
+        assert r.find(K8S_SECRET, "cache-env").inputs["stringData"] == {
+            "REDIS_PASSWORD": apps, "REDIS_ADMIN_PASSWORD": admin, "REDIS_MONITOR_PASSWORD": monitor}
+        exporter = {**r.find(K8S_SECRET, "cache-exporter-env").inputs["stringData"],
+                    **{e["name"]: e["value"] for e in r.find(DEPLOYMENT, "cache-exporter-deployment").inputs[
+                        "spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}}
+    assert exporter["REDIS_USER"] == "berth_monitor" and exporter["REDIS_PASSWORD"] == monitor
+    # The apps' URL keeps the apps' password (the default user).
+    assert r.outputs["caches"]["cache"]["url"] == f"redis://:{apps}@cache:6379/0"
+
+
+def test_cache_users_file_is_written_on_every_start(tmp_path):
+    """The shell the Redis container runs writes the users file (mode 600) from its environment,
+    then execs redis-server on it: run here with a redis-server that prints what it was given."""
+    import os
+    import subprocess
+
+    fake = tmp_path / "redis-server"
+    fake.write_text('#!/bin/sh\ncat "$1"; stat -c %a "$1"; shift; echo "$@"\n')
+    fake.chmod(0o755)
+    script = redis_command(CacheSpec(), monitored=True)[-1].replace("/tmp/redis-auth.conf", str(tmp_path / "a.conf"))
+    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "REDIS_PASSWORD": "apps0pw",
+           "REDIS_ADMIN_PASSWORD": "admin0pw", "REDIS_MONITOR_PASSWORD": "mon0pw"}
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True, env=env).stdout.splitlines()
+    assert out[0] == "user default reset on ~* &* +@all -@admin >apps0pw"
+    assert out[1] == "user berth_admin reset on ~* &* +@all >admin0pw"
+    # The exporter: no key or channel pattern, and only reads of the server's state.
+    assert out[2].startswith("user berth_monitor reset on +ping +info +config|get ") and out[2].endswith(" >mon0pw")
+    assert "~" not in out[2] and "&" not in out[2] and "@all" not in out[2]
+    assert out[3] == "600"
+    assert out[4].startswith("--appendonly yes") and "pw" not in out[4]
+    # A password missing from the environment stops the start: no user gets the password "".
+    del env["REDIS_ADMIN_PASSWORD"]
+    bad = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and "REDIS_ADMIN_PASSWORD" in bad.stderr and "user" not in bad.stdout
 
 
 # ---------------------------------------------------------------- AppService: web, worker, bot
@@ -336,7 +386,7 @@ def test_postgres_settings_become_flags():
 
 
 def test_cache_workload_and_command():
-    [w] = cache_workloads("cache", CacheSpec(), "pw", allow_from=["api"])
+    [w] = cache_workloads("cache", CacheSpec(), "pw", "adminpw", allow_from=["api"])
     assert w.image == "redis:7.2" and w.ports[0].port == 6379 and w.volumes[0].path == "/data"
     assert "--maxmemory" not in redis_command(CacheSpec())[-1]
     assert "--maxmemory 1gb" in redis_command(CacheSpec(maxmemory="1gb"))[-1]
@@ -412,7 +462,7 @@ def test_service_manifests(spec, expect_kinds):
     "builder,kinds",
     [
         (lambda: database_workloads("db", DatabaseSpec(), CREDS)[0], ["Secret", "ConfigMap", "StatefulSet", "Service", "NetworkPolicy"]),
-        (lambda: cache_workloads("c", CacheSpec(), "pw")[0], ["Secret", "StatefulSet", "Service", "NetworkPolicy"]),
+        (lambda: cache_workloads("c", CacheSpec(), "pw", "adminpw")[0], ["Secret", "StatefulSet", "Service", "NetworkPolicy"]),
         (
             lambda: database_workloads("db", DatabaseSpec(replica=True), Credentials("pw", "apw", "rpw"))[0],
             ["Secret", "ConfigMap", "StatefulSet", "Service", "NetworkPolicy"],

@@ -247,7 +247,7 @@ def test_yaml_monitoring_declares_what_the_python_api_declares(tmp_path):
 
 def test_berth_render_writes_the_yaml_program(tmp_path):
     idx = render("dev", tmp_path / "out", project_dir=yaml_project(tmp_path))
-    assert idx["project"] == "shop" and idx["counts"]["other"] == 23, idx["counts"]
+    assert idx["project"] == "shop" and idx["counts"]["other"] == 24, idx["counts"]
     assert json.loads((tmp_path / "out" / "outputs.json").read_text())["url"] == "https://localhost/"
 
 
