@@ -146,10 +146,15 @@ def test_wishlins_k8s_deployed_and_every_pod_ready(tmp_path):
             assert pod["spec"]["securityContext"].get("runAsNonRoot") is True
         for name, n in {"frontend": 1, "backend": 2, "bot": 1, "db": 1, "db-replica": 1}.items():
             assert len(by_app.get(name, [])) == n, (name, sorted(by_app))
-        # The primary streams to the replica.
-        out = kubectl("-n", ns, "exec", "db-0", "--", "psql", "-X", "-t", "-A", "-U", "postgres", "-d", "wishlins",
-                      "-c", "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'").stdout.strip()
-        assert out == "1", out
+        # The primary streams to the replica. The replica is ready once it accepts reads as a hot
+        # standby; its WAL receiver connects and catches up after that (state `startup`, then
+        # `catchup`, then `streaming`), so `up` can return before the stream runs: wait for it, bounded.
+        def streaming() -> bool:
+            out = kubectl("-n", ns, "exec", "db-0", "--", "psql", "-X", "-t", "-A", "-U", "postgres", "-d", "wishlins",
+                          "-c", "SELECT string_agg(state, ',') FROM pg_stat_replication").stdout.strip()
+            assert out == "streaming", f"replication state: {out!r}"
+            return True
+        kube.eventually(streaming, timeout=60, interval=2, what="the primary streaming to the replica")
     finally:
         p.run("state", "unprotect", "--all", "--yes", check=False)
         p.destroy(check=False)
