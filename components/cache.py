@@ -17,8 +17,9 @@ REDIS_UID = 999  # the official redis image's user
 # Who logs in, with what (Redis ACL users, written on every start: a redeploy over kept data works).
 # The apps log in as Redis's `default` user, so `redis://:password@host` URLs and clients without
 # usernames keep working; it has every key, channel and command but the @admin ones (CONFIG SET
-# dir/dbfilename writes files where Redis runs, MODULE LOAD runs code, REPLICAOF sends the data
-# elsewhere; ACL, DEBUG, SHUTDOWN, MONITOR, CLIENT KILL, SAVE and CONFIG GET go too).
+# dir/dbfilename writes files where Redis runs, REPLICAOF sends the data elsewhere, ACL makes users;
+# SHUTDOWN, MONITOR, CLIENT KILL, SAVE and CONFIG GET go too; MODULE and DEBUG, which Redis 7 also
+# disables by its own config).
 APP_RULES = "reset on ~* &* +@all -@admin"
 # The operator's login (ACL LOG shows what an app was refused): its password is only in the Redis
 # container's environment, as the database's admin role's is.

@@ -369,7 +369,7 @@ def test_redis_each_client_logs_in_as_its_own_user(prod, item):
 
     def redis_cli(user: str | None, password: str, args: list[str]) -> str:
         # The password in on stdin, never on a command line.
-        proc = kubectl("-n", NAMESPACE, "exec", "-i", "redis-0", "--", "sh", "-c",
+        proc = kubectl("-n", NAMESPACE, "exec", "-i", "redis-0", "-c", "redis", "--", "sh", "-c",
                        'IFS= read -r REDISCLI_AUTH; [ -n "$REDISCLI_AUTH" ] && export REDISCLI_AUTH; exec redis-cli "$@"',
                        "redis-as", *(["--user", user] if user else []), *args, input=f"{password}\n", check=False)
         return (proc.stdout + proc.stderr).strip()
@@ -613,6 +613,42 @@ def test_backup_then_restore_into_fresh_database(prod, item):
     kubectl("-n", NAMESPACE, "delete", "pod", f"db-fresh-{suffix}", "--wait=false")
     kubectl("-n", NAMESPACE, "delete", "networkpolicy", f"db-fresh-{suffix}", "--wait=false")
     kubectl("-n", NAMESPACE, "delete", "job", f"restore-{suffix}", f"backup-manual-{suffix}", "--wait=false")
+
+
+def test_the_stacks_restore_job_loads_a_dump_over_newer_data(prod, item):
+    """`restore_from` as a user sets it: the stack's own restore Job, with the owner's credentials
+    the stack gave it, loads the dump into the stack's database (a row written after the dump is
+    gone); taking `restore_from` out removes the Job and keeps the data."""
+    p = prod.pulumi
+    suffix = uuid.uuid4().hex[:6]
+    kubectl("-n", NAMESPACE, "create", "job", f"backup-manual-{suffix}", "--from=cronjob/db-backup-daily")
+    m = re.search(r"backup written: /backups/(daily/easyflow-\S+\.dump)", _wait_job(f"backup-manual-{suffix}"))
+    assert m, "no dump written"
+    kubectl("-n", NAMESPACE, "delete", "job", f"backup-manual-{suffix}", "--wait=false")
+    psql("db-0", "INSERT INTO items (value) VALUES ('written-after-the-dump')")
+
+    p.run("config", "set", "--path", "berth:backups.db.restore_from", m.group(1))
+    try:
+        with kube.ingress_status_standin():
+            timed("pulumi up (restore_from: the stack's restore Job)", p.up)
+    except PulumiError as e:
+        jobs = kubectl("-n", NAMESPACE, "logs", "-l", "berth.dev/job=restore", "--tail=50", check=False)
+        pytest.fail(f"up with restore_from failed:\n{e}\n--- restore job logs\n{jobs.stdout}{jobs.stderr}")
+    [job] = kubectl_json("-n", NAMESPACE, "get", "jobs", "-l", "berth.dev/job=restore")["items"]
+    logs = _wait_job(job["metadata"]["name"])
+    assert f"restoring /backups/{m.group(1)}" in logs and "restore done" in logs, logs
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e.get("value") for e in container["env"]}.get("DB_USER") == "easyflow"
+    assert psql("db-0", f"SELECT value FROM items WHERE id = {item['id']}") == item["value"]
+    assert psql("db-0", "SELECT count(*) FROM items WHERE value = 'written-after-the-dump'") == "0"
+    assert psql("db-0", "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'items'") == "easyflow"
+    assert get_item(item["id"])["value"] == item["value"]
+
+    p.run("config", "rm", "--path", "berth:backups.db.restore_from")
+    with kube.ingress_status_standin():
+        timed("pulumi up (restore_from taken out)", p.up)
+    assert not kubectl_json("-n", NAMESPACE, "get", "jobs", "-l", "berth.dev/job=restore")["items"]
+    assert psql("db-0", f"SELECT value FROM items WHERE id = {item['id']}") == item["value"]
 
 
 # ------------------------------------------------------------------------------------------------
