@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional
-
 import re
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BeforeValidator, field_validator, model_validator
 

@@ -232,6 +232,8 @@ BAD += [
     ("singleton-with-autoscale", base(services={"beat": {**APP, "port": 80, "singleton": True,
                                                          "autoscale": {"min": 1, "max": 3}}}),
      "berth:services.beat.autoscale", "remove autoscale, or singleton"),
+    ("redis-too-old-for-acl-users", base(caches={"c": {"version": "6.0"}}), "berth:caches.c.version",
+     "set version to 7.2 (the default) or 6.2"),
     ("flat-key-without-path", {"target": "docker", "services.web.image": "ghcr.io/acme/app:1.0.0"},
      "berth:services.web.image", "pulumi config set --path 'berth:services.web.image' <value>"),
 ]
