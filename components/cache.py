@@ -60,8 +60,7 @@ def cache_workloads(name: str, spec: CacheSpec, password: pulumi.Input[str], adm
     (with monitoring), ``admin_password`` the operator's."""
     monitored = monitor_password is not None
     given = {"REDIS_PASSWORD": password, "REDIS_ADMIN_PASSWORD": admin_password, "REDIS_MONITOR_PASSWORD": monitor_password}
-    secret_env = {var: SecretValue(f"{name}-env", var, given[var]) for _, _, var in redis_users(monitored)
-                  if given[var] is not None}
+    secret_env = {var: SecretValue(f"{name}-env", var, given[var]) for _, _, var in redis_users(monitored)}
     return [
         Workload(
             name=name,
@@ -106,6 +105,12 @@ class CachePlan:
         return [p for p in (self.password, self.admin, self.monitor) if p is not None]
 
 
+def monitor_password(name: str) -> Later:
+    """The exporter's password of cache ``name``, to come: planned before the cache (the exporter is
+    among the clients the cache admits), so the stack's plan and the component name it alike."""
+    return Later(f"{name}-monitor-password")
+
+
 def plan_cache(name: str, spec: CacheSpec, password: Later, allow_from: Sequence[str] = (),
                monitor: Optional[Later] = None) -> CachePlan:
     """The workload, with the passwords to come (pure). The apps' and the exporter's are planned
@@ -127,7 +132,7 @@ class Cache(pulumi.ComponentResource):
         import pulumi_random as random
 
         plan = plan or plan_cache(name, spec, Later(f"{name}-password"), allow_from,
-                                  Later(f"{name}-monitor-password") if monitored else None)
+                                  monitor_password(name) if monitored else None)
         for later in plan.laters():
             later.resolve(random.RandomPassword(later.name, length=32, special=False,
                                                 opts=pulumi.ResourceOptions(parent=self)).result)

@@ -20,7 +20,7 @@ import pulumi
 from .app_service import Connection, ServicePlan, plan_service
 from .backup import BackupPlan, alert_after_seconds, plan_backup
 from .broker import BrokerPlan, amqp_url, plan_broker
-from .cache import CachePlan, plan_cache, redis_url
+from .cache import CachePlan, monitor_password, plan_cache, redis_url
 from .database import DatabasePlan, connection_url, database_passwords, monitor_url, plan_database
 from .graph import BOLT_PORT, NEO4J_USER, GraphPlan, plan_graph
 from .ir import Later, Role, Workload
@@ -161,7 +161,7 @@ def plan_stack(spec: StackSpec, prefix: str) -> Plan:
     db_passwords = {n: database_passwords(n, d, monitored=bool(mon), backed_up=n in spec.backups)
                     for n, d in sorted(spec.databases.items())}
     passwords = {n: Later(f"{n}-password") for n in sorted([*spec.caches, *spec.brokers, *spec.graphs])}
-    cache_monitors = {n: Later(f"{n}-monitor-password") for n in sorted(spec.caches)} if mon else {}
+    cache_monitors = {n: monitor_password(n) for n in sorted(spec.caches)} if mon else {}
 
     # Backups, then monitoring: their workloads are among the clients the databases admit.
     backups: dict[str, BackupPlan] = {}

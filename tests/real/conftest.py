@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+from socket import SHUT_WR
+
 import pytest
+from docker.models.containers import Container, ExecResult
+from docker.utils.socket import STDERR, STDOUT, frames_iter
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -23,12 +28,6 @@ def pytest_configure(config: pytest.Config) -> None:
 # the attach has been made (the hijacked connection is up), and only then runs the command:
 # 0 of 300 lost under the same load. `exec_run`'s other modes (detach, stream, socket, tty, stdin)
 # are left as they are; the tests use the plain one.
-
-import shlex  # noqa: E402
-from socket import SHUT_WR  # noqa: E402
-
-from docker.models.containers import Container, ExecResult  # noqa: E402
-from docker.utils.socket import STDERR, STDOUT, frames_iter  # noqa: E402
 
 _EXEC_RUN = Container.exec_run
 _GATE = 'IFS= read -r _ || :; exec "$@"'
