@@ -348,9 +348,12 @@ def check_inputs(spec: StackSpec, problems: list[str], warnings: list[str]) -> N
             problems.append(f"{key}.autoscale: a singleton runs one container at a time; remove autoscale, or "
                             "singleton")
         if svc.port is None and svc.health is None:
-            warnings.append(f"{key}: no health check, so a worker that hangs is never restarted nor reported (Docker's "
-                            "health status, Kubernetes' liveness probe); give it one by its own command, e.g. health: "
-                            "{command: [sh, -c, 'celery -A app inspect ping -d \"celery@$HOSTNAME\"']}")
+            # Every service runs for good: one without a check that hangs is never restarted nor seen.
+            (problems if spec.protect else warnings).append(
+                f"{key}: no health check, so a worker that hangs is never restarted nor reported (Docker's health "
+                "status, Kubernetes' liveness probe); give it one by its own command, e.g. health: {command: [sh, -c, "
+                "'celery -A app inspect ping -d \"celery@$HOSTNAME\"']}" + ("" if spec.protect else
+                                                                              " (a prod stack refuses it)"))
         words = [w.lower() for w in [*(svc.entrypoint or []), *(svc.command or [])]]
         if not svc.singleton and any("celery" in w for w in words) and ("beat" in words or "-b" in words):
             warnings.append(f"{key}: runs Celery beat, a scheduler: a rollout would run two for a while and each "

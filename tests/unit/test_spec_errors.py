@@ -313,6 +313,21 @@ def test_celery_beat_without_singleton_and_a_worker_without_health_are_warned():
     assert warnings == []
 
 
+def test_a_prod_service_without_port_or_health_is_refused_with_the_fix():
+    worker = {**APP, "command": ["celery", "-A", "app", "worker"]}
+    warnings: list[str] = []
+    parse_spec(base(environment="dev", services={"worker": worker}), warnings)
+    assert any(w.startswith("berth:services.worker: no health check") and "a prod stack refuses it" in w
+               for w in warnings), warnings
+    with pytest.raises(ConfigError) as info:
+        parse_spec(base(environment="prod", services={"worker": worker}))
+    message = str(info.value)
+    assert "berth:services.worker: no health check" in message and "health: {command:" in message, message
+    assert "a prod stack refuses it" not in message
+    parse_spec(base(environment="prod", services={"worker": {**worker, "health": {"command": ["true"]}}}))
+    parse_spec(base(environment="prod", services={"web": {**APP, "port": 8000}}))
+
+
 @pytest.mark.parametrize("raw,key,value", [c[1:] for c in BAD], ids=[c[0] for c in BAD])
 def test_bad_input_names_key_and_value(raw, key, value):
     with pytest.raises(ConfigError) as info:
