@@ -5,8 +5,10 @@ Examples with ``berth:target: kubernetes``:
     (checked below), which ``test_k8s_prod.py`` deploys end to end;
   * ``examples/wishlins/Pulumi.k8s.yaml`` — deployed here with ``pulumi up`` (its images mapped to
     local test images, see ``WISHLINS_IMAGES``; storage 1Gi and CPU requests 100m: the node has 2 cores);
-  * ``examples/microservices/Pulumi.prod.yaml`` — not deployed: it needs Neo4j and Elasticsearch,
-    which cannot be had on these machines (its Docker dev stack runs on Podman instead).
+  * ``examples/microservices/Pulumi.prod.yaml`` — deployed in part (``microservices_broker_config``):
+    its broker, with user-service on it and on PostgreSQL and Redis, to show RabbitMQ's one user per
+    vhost on the cluster. The whole stack needs Neo4j and Elasticsearch, which cannot be had on these
+    machines (its Docker dev stack runs on Podman, without them, in test_seed_microservices.py).
 
 The cluster must be up with the test images loaded (CI: ``.ci/k8s/up.sh`` and
 ``.ci/k8s/load-images.sh``) and the engine on PATH; nothing here starts or skips anything.
@@ -15,9 +17,11 @@ The cluster must be up with the test images loaded (CI: ``.ci/k8s/up.sh`` and
 from __future__ import annotations
 
 import copy
+import contextlib
 import shutil
 import time
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
@@ -25,6 +29,7 @@ import yaml
 from berth.record import ROOT, record
 from tests.real import kube
 from tests.real.kube import kubectl, kubectl_json
+from tests.real.stacks.seeds import APP_IMAGE, IMAGES
 from tests.real.pulumi_cli import VENV, EngineMissing, Pulumi, write_stack_config
 
 pytestmark = pytest.mark.real_k8s
@@ -94,25 +99,27 @@ def wishlins_config() -> dict:
     return cfg
 
 
-def test_wishlins_k8s_deployed_and_every_pod_ready(tmp_path):
+@contextlib.contextmanager
+def deployed(tmp_path: Path, example: str, stack: str, cfg: dict):
+    """The example's own program with ``cfg`` as its stack, up (every await passed) and then no
+    changes on a second preview; destroyed afterwards, protected resources too."""
     try:
         kube.check_cluster()
     except kube.ClusterMissing as e:
         pytest.fail(str(e), pytrace=False)
-    cfg = wishlins_config()
-    rec = record("k8s", project_dir=EXAMPLES / "wishlins", config=cfg)
+    rec = record("k8s", project_dir=EXAMPLES / example, config=cfg)
     foreign = sorted({c["image"] for r in rec.resources for c in _containers(r.inputs)
                       if not c["image"].startswith("localhost/berth-")})
     assert not foreign, foreign
     project = tmp_path / "project"
     project.mkdir()
-    meta = yaml.safe_load((EXAMPLES / "wishlins" / "Pulumi.yaml").read_text())
+    meta = yaml.safe_load((EXAMPLES / example / "Pulumi.yaml").read_text())
     meta["runtime"]["options"]["virtualenv"] = str(VENV)
     (project / "Pulumi.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
-    shutil.copy(EXAMPLES / "wishlins" / "__main__.py", project / "__main__.py")
-    write_stack_config(project, "k8s", cfg)
+    shutil.copy(EXAMPLES / example / "__main__.py", project / "__main__.py")
+    write_stack_config(project, stack, cfg)
     try:
-        p = Pulumi(project, "k8s", tmp_path / "state", env_extra=kube.kube_env(), log=print)
+        p = Pulumi(project, stack, tmp_path / "state", env_extra=kube.kube_env(), log=print)
     except EngineMissing as e:
         pytest.fail(str(e), pytrace=False)
     ns = cfg["berth:kubernetes"]["namespace"]
@@ -122,8 +129,18 @@ def test_wishlins_k8s_deployed_and_every_pod_ready(tmp_path):
     try:
         with kube.ingress_status_standin():
             p.up()
-        print(f"\nwishlins: pulumi up (every await passed) in {time.monotonic() - t0:.1f}s", flush=True)
+        print(f"\n{example}: pulumi up (every await passed) in {time.monotonic() - t0:.1f}s", flush=True)
         p.expect_no_changes()
+        yield ns
+    finally:
+        p.run("state", "unprotect", "--all", "--yes", check=False)
+        p.destroy(check=False)
+        kube.forget_namespace(ns)
+
+
+def test_wishlins_k8s_deployed_and_every_pod_ready(tmp_path):
+    cfg = wishlins_config()
+    with deployed(tmp_path, "wishlins", "k8s", cfg) as ns:
         labels = kubectl_json("get", "namespace", ns)["metadata"]["labels"]
         assert labels.get("pod-security.kubernetes.io/enforce") == "restricted", labels
 
@@ -155,7 +172,68 @@ def test_wishlins_k8s_deployed_and_every_pod_ready(tmp_path):
             assert out == "streaming", f"replication state: {out!r}"
             return True
         kube.eventually(streaming, timeout=60, interval=2, what="the primary streaming to the replica")
-    finally:
-        p.run("state", "unprotect", "--all", "--yes", check=False)
-        p.destroy(check=False)
-        kube.forget_namespace(ns)
+
+
+#: What the broker part of microservices' prod stack leaves out: every service but user-service (the
+#: others use MongoDB or Neo4j, or route to them), Neo4j, MongoDB, ELK, monitoring and the proxy.
+MICRO_SERVICE = "user-service"
+
+
+def microservices_broker_config() -> dict:
+    cfg = copy.deepcopy(_stack_config(EXAMPLES / "microservices" / "Pulumi.prod.yaml"))
+    for key in ("berth:graphs", "berth:proxy", "berth:domain"):
+        cfg.pop(key)
+    cfg["berth:monitoring"] = {"enabled": False}
+    cfg["berth:logging"] = {"enabled": False}
+    cfg["berth:kubernetes"]["namespace"] = "berth-t-micro"
+    cfg["berth:kubernetes"].pop("capacity", None)
+    svc = cfg["berth:services"][MICRO_SERVICE]
+    cfg["berth:services"] = {MICRO_SERVICE: {**svc, "image": APP_IMAGE,
+                                              "resources": {**svc["resources"], "cpu": "50m"}}}
+    cfg["berth:databases"] = {"postgres": {**cfg["berth:databases"]["postgres"], "image": IMAGES["postgres"],
+                                           "storage": "1Gi"}}
+    cfg["berth:backups"] = {"postgres": {**cfg["berth:backups"]["postgres"], "image": IMAGES["backup-postgres"],
+                                         "storage": "1Gi"}}
+    cfg["berth:caches"]["redis"]["image"] = IMAGES["redis"]
+    cfg["berth:brokers"]["rabbitmq"]["image"] = IMAGES["rabbitmq"]
+    return cfg
+
+
+def _secret_env(ns: str, deployment: str, var: str) -> str:
+    import base64
+
+    d = kubectl_json("-n", ns, "get", "deployment", deployment)
+    (c,) = [c for c in d["spec"]["template"]["spec"]["containers"] if c["name"] == deployment]
+    (ref,) = [e["valueFrom"]["secretKeyRef"] for e in c.get("env") or [] if e["name"] == var]
+    secret = kubectl_json("-n", ns, "get", "secret", ref["name"])
+    return base64.b64decode(secret["data"][ref["key"]]).decode()
+
+
+def test_microservices_broker_on_k8s_one_user_on_its_vhost(tmp_path):
+    """RabbitMQ on the cluster, as on Podman (test_seed_microservices.py): its only user is the one in
+    the services' AMQP_URL (no tags: no management UI, not an administrator), allowed on the stack's
+    vhost only; no guest; the service is ready on it; the broker's root is read-only."""
+    cfg = microservices_broker_config()
+    with deployed(tmp_path, "microservices", "prod", cfg) as ns:
+        url = urlsplit(_secret_env(ns, MICRO_SERVICE, "AMQP_URL"))
+        user, vhost = unquote(url.username or ""), unquote(url.path.lstrip("/"))
+        assert vhost == "philos" and user and url.hostname == "rabbitmq", url._replace(netloc=url.hostname or "").geturl()
+
+        def ctl(*args: str, check: bool = True) -> str:
+            r = kubectl("-n", ns, "exec", "rabbitmq-0", "-c", "rabbitmq", "--", "rabbitmqctl", *args, check=check)
+            return r.stdout + (r.stderr if not check else "")
+
+        assert ctl("list_users", "-q", "--no-table-headers").split() == [user, "[]"]
+        assert ctl("list_user_permissions", user, "-q", "--no-table-headers").split() == [vhost, ".*", ".*", ".*"]
+        assert ctl("list_vhosts", "-q", "--no-table-headers").split() == [vhost]
+        out = ctl("authenticate_user", "guest", "guest", check=False)
+        assert "invalid credentials" in out or "not found" in out, out
+        pod = kubectl_json("-n", ns, "get", "pod", "rabbitmq-0")
+        (broker,) = [c for c in pod["spec"]["containers"] if c["name"] == "rabbitmq"]
+        assert broker["securityContext"].get("readOnlyRootFilesystem") is True, broker["securityContext"]
+        ready = kubectl("-n", ns, "exec", f"deploy/{MICRO_SERVICE}", "--", "python3", "-c",
+                        "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:4001/ready', "
+                        "timeout=10).read().decode())").stdout
+        import json
+
+        assert set(json.loads(ready)["checks"]) == {"database", "redis", "amqp"}, ready
