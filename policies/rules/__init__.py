@@ -14,6 +14,7 @@ RULE_MODULES = [
     "docker_container_plaintext_secret_env",
     "docker_container_non_root",
     "docker_container_restart_policy",
+    "docker_container_healthcheck",
     "docker_container_memory_limit",
     "k8s_workload_privileged",
     "k8s_workload_privilege_escalation",

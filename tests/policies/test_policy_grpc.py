@@ -118,6 +118,7 @@ def _collapse(v):
 def container(**over):
     props = {"name": "berth-prod-api", "image": "ghcr.io/easy-flow/api:1.4.0", "user": "10001:10001",
              "restart": "unless-stopped", "memory": 512, "capabilities": {"drops": ["ALL"]},
+             "healthcheck": {"tests": ["CMD", "wget", "-q", "-O-", "http://127.0.0.1:8000/health"]},
              "labels": [{"label": "berth.role", "value": "app"}, {"label": "berth.workload", "value": "api"}]}
     props.update(over)
     return props

@@ -40,6 +40,7 @@ def docker_container(role="app", **over):
             {"label": "berth.secret-envs", "value": "DATABASE_URL"},
         ],
         "volumes": [{"volumeName": "berth-dev-data", "containerPath": "/data"}],
+        "healthcheck": {"tests": ["CMD", "wget", "-q", "-O-", "http://127.0.0.1:8000/health"], "interval": "10s"},
     }
     props.update(over)
     return props
@@ -146,6 +147,9 @@ RESOURCE_CASES = [
     ("docker_container_non_root", CONTAINER, docker_container, lambda p: p.update(user="root"), "runs as root"),
     ("docker_container_restart_policy", CONTAINER, docker_container, lambda p: p.pop("restart"), "restart policy 'unset (no)'"),
     ("docker_container_restart_policy", CONTAINER, docker_container, lambda p: p.update(restart="no"), "restart policy 'no'"),
+    ("docker_container_healthcheck", CONTAINER, docker_container, lambda p: p.pop("healthcheck"), "has no health check"),
+    ("docker_container_healthcheck", CONTAINER, docker_container, lambda p: p.update(healthcheck={"tests": ["NONE"]}),
+     "container 'api' has no health check"),
     ("docker_container_memory_limit", CONTAINER, docker_container, lambda p: p.pop("memory"), "has no memory limit"),
     ("docker_container_memory_limit", CONTAINER, docker_container, lambda p: p.update(memory=0), "has no memory limit"),
     ("k8s_workload_privileged", DEPLOYMENT, deployment,
@@ -301,6 +305,17 @@ def test_config_allow_lists():
 def test_one_shot_container_needs_no_restart_policy():
     rule = _module("docker_container_restart_policy").policy
     assert run_policy(rule, resource_args(CONTAINER, docker_container(restart="no", mustRun=False))) == []
+
+
+def test_one_shot_or_allowed_container_needs_no_healthcheck():
+    rule = _module("docker_container_healthcheck").policy
+    props = docker_container(restart="no", mustRun=False)
+    props.pop("healthcheck")
+    assert run_policy(rule, resource_args(CONTAINER, props)) == []
+    props = docker_container()
+    props.pop("healthcheck")
+    assert run_policy(rule, resource_args(CONTAINER, props, config={"allowWorkloads": ["api"]})) == []
+    assert run_policy(rule, resource_args(CONTAINER, props, config={"allowWorkloads": ["web"]}))
 
 
 def test_probes_not_required_for_portless_workers_unless_configured():

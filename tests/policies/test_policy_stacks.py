@@ -131,6 +131,8 @@ VARIANTS = {
         lambda rs: container(rs, "api").update(capabilities={"drops": ["ALL"], "adds": ["SYS_ADMIN"]}),
         "docker-container-capabilities-allow-list"),
     ("dev", "no restart policy"): (lambda rs: container(rs, "redis").pop("restart"), "docker-container-restart-policy"),
+    ("dev", "no health check on the cache"): (lambda rs: container(rs, "redis").pop("healthcheck"),
+                                              "docker-container-healthcheck"),
     ("dev", "no memory limit"): (lambda rs: container(rs, "db").pop("memory"), "docker-container-memory-limit"),
     ("dev", "host PID for the exporter"): (
         lambda rs: container(rs, "db-exporter").update(pidMode="host"), "docker-container-no-host-namespaces"),

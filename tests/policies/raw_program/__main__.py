@@ -80,6 +80,7 @@ docker.Container(
     **hardened(
         name="raw-db", hostname="raw-db", image=pg_image.image_id, user="999:999", memory=512, memory_swap=512,
         envs=db_env,
+        healthcheck={"tests": ["CMD", "pg_isready", "-U", "app", "-d", "app"], "interval": "10s"},
         uploads=[{"file": "/run/secrets/pg-password", "content": DB_PASSWORD}],
         volumes=[{"volume_name": pgdata.name, "container_path": "/var/lib/postgresql/data"}],
         networks_advanced=[{"name": net.name, "aliases": ["raw-db"]}],
@@ -95,6 +96,7 @@ if "prod-db-without-backup" not in bad:
             name="raw-db-backup", image=pg_image.image_id, user="999:999",
             command=["sh", "/etc/raw-backup/dump.sh"] if once else ["supercronic", "/etc/raw-backup/crontab"],
             restart="no" if once else "unless-stopped", must_run=not once,
+            healthcheck=None if once else {"tests": ["CMD", "pgrep", "-x", "supercronic"], "interval": "60s"},
             envs=[f"PGHOST={pghost}", "PGPASSFILE=/run/secrets/pgpass"],
             uploads=[
                 {"file": "/etc/raw-backup/crontab", "content": "15 3 * * * sh /etc/raw-backup/dump.sh\n"},
@@ -106,7 +108,8 @@ if "prod-db-without-backup" not in bad:
     )
 
 app = hardened(name="raw-app", hostname="raw-app", image=app_image.image_id, user="101:101", read_only=True,
-               tmpfs={"/tmp": "rw,noexec,nosuid,size=16m"}, envs=["LOG_LEVEL=info"])
+               tmpfs={"/tmp": "rw,noexec,nosuid,size=16m"}, envs=["LOG_LEVEL=info"],
+               healthcheck={"tests": ["CMD", "wget", "-q", "-O-", "http://127.0.0.1:8080/"], "interval": "10s"})
 if "docker-privileged" in bad:
     app.update(privileged=True, capabilities={"drops": ["ALL"], "adds": ["SYS_ADMIN"]}, pid_mode="host")
 if "docker-host-mounts" in bad:
@@ -114,7 +117,7 @@ if "docker-host-mounts" in bad:
 if "docker-published-port" in bad:
     app["ports"] = [{"internal": 8080, "external": 8080}]
 if "docker-latest-root" in bad:
-    for key in ("user", "restart", "memory", "memory_swap"):
+    for key in ("user", "restart", "memory", "memory_swap", "healthcheck"):
         app.pop(key)
 if "docker-plaintext-token" in bad:
     app["envs"] = app["envs"] + ["API_TOKEN=abc"]

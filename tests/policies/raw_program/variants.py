@@ -26,9 +26,9 @@ VARIANTS: dict[str, frozenset[str]] = {
     "docker-host-mounts": frozenset({"docker-container-no-sensitive-host-mounts"}),  # the Docker socket
     "docker-published-port": frozenset({  # the app publishes 8080 on all interfaces
         "docker-container-host-ports-proxy-only", "docker-container-no-wildcard-bind"}),
-    "docker-latest-root": frozenset({  # nginx:latest, no user, no restart policy, no memory limit
+    "docker-latest-root": frozenset({  # nginx:latest, no user, no restart policy, no memory limit, no health check
         "docker-image-no-latest-tag", "docker-container-non-root-user", "docker-container-restart-policy",
-        "docker-container-memory-limit"}),
+        "docker-container-memory-limit", "docker-container-healthcheck"}),
     "docker-plaintext-token": frozenset({"docker-container-no-plaintext-secret-env"}),  # API_TOKEN=abc, no labels
     "docker-literal-beside-secret": frozenset({"docker-container-no-plaintext-secret-env"}),  # API_TOKEN twice
     "docker-db-literal-password": frozenset({  # POSTGRES_PASSWORD=literal instead of POSTGRES_PASSWORD_FILE
