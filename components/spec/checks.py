@@ -196,7 +196,7 @@ def _check_logging(spec: StackSpec, problems: list[str]) -> None:
     """The logging workloads take fixed names and, with a proxy, a path."""
     if not (spec.logging and spec.logging.enabled):
         return
-    taken = {"elasticsearch", "logstash", *(["kibana"] if spec.logging.kibana else [])}
+    taken = {"elasticsearch", "elasticsearch-users", "logstash", *(["kibana"] if spec.logging.kibana else [])}
     for section in ("databases", "caches", "brokers", "graphs", "services"):
         for name in sorted(set(getattr(spec, section)) & taken):
             problems.append(

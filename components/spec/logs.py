@@ -22,7 +22,7 @@ class LoggingSpec(_Model):
 
     enabled: bool = _field(True, "Run the logging stack.")
     elasticsearch_image: Image = _field("docker.elastic.co/elasticsearch/elasticsearch:7.17.24",
-                                        "Elasticsearch image (7.x, where Kibana may log in as elastic).")
+                                        "Elasticsearch image (with curl: the users job runs it).")
     logstash_image: Image = _field("docker.elastic.co/logstash/logstash:7.17.24", "Logstash image.")
     kibana_image: Image = _field("docker.elastic.co/kibana/kibana:7.17.24", "Kibana image.")
     kibana: bool = _field(True, "Run Kibana.")

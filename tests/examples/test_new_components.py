@@ -9,7 +9,7 @@ from berth.components.app_service import Connection, connection_env
 from berth.components.broker import broker_workloads
 from berth.components.graph import graph_workloads
 from berth.components.ir import Kind, Role
-from berth.components.logs import logging_workloads, render_logstash_pipeline
+from berth.components.logs import LoggingPasswords, logging_workloads, render_logstash_pipeline
 from berth.components.spec import BrokerSpec, ConfigError, GraphDatabaseSpec, LoggingSpec, ServiceSpec, parse_spec
 
 
@@ -38,17 +38,41 @@ def test_neo4j_connection_brings_user_and_password():
     assert set(env) == {"GRAPH_URI", "GRAPH_USER", "GRAPH_PASSWORD"}
 
 
+PASSWORDS = LoggingPasswords("elastic-pw", "kibana-pw", "logstash-pw")
+
+
 def test_logging_workloads():
-    ws = {w.name: w for w in logging_workloads(LoggingSpec(), "s", "pw", shippers=["api"], kibana_from=["proxy"])}
-    assert set(ws) == {"elasticsearch", "logstash", "kibana"}
-    assert ws["elasticsearch"].stateful_data and ws["elasticsearch"].allow_from == ("kibana", "logstash")
+    ws = {w.name: w for w in logging_workloads(LoggingSpec(), "s", PASSWORDS, shippers=["api"], kibana_from=["proxy"])}
+    assert set(ws) == {"elasticsearch", "elasticsearch-users", "logstash", "kibana"}
+    assert ws["elasticsearch"].stateful_data
+    assert ws["elasticsearch"].allow_from == ("elasticsearch-users", "kibana", "logstash")
     assert ws["logstash"].allow_from == ("api",) and ws["kibana"].allow_from == ("proxy",)
     assert ws["kibana"].env["SERVER_BASEPATH"] == "/kibana"
-    assert all(not w.publish and w.user == 1000 for w in ws.values())
-    assert set(logging_workloads(LoggingSpec(kibana=False), "s", "pw")[i].name for i in range(2)) == {
-        "elasticsearch", "logstash"}
+    assert all(not w.publish and w.user == (10001 if w.name == "elasticsearch-users" else 1000) for w in ws.values())
+    assert {w.name for w in logging_workloads(LoggingSpec(kibana=False), "s", PASSWORDS)} == {
+        "elasticsearch", "elasticsearch-users", "logstash"}
     conf = render_logstash_pipeline()
-    assert "${ELASTIC_PASSWORD}" in conf and "json_lines" in conf and "pw" not in conf
+    assert 'user => "berth_logstash"' in conf and "${LOGSTASH_PASSWORD}" in conf and "json_lines" in conf
+
+
+def test_each_logging_client_holds_only_its_own_password():
+    """The superuser's password is Elasticsearch's and the one-shot users job's, nobody else's:
+    Kibana logs in as kibana_system, Logstash as berth_logstash (its health checks need none)."""
+    ws = {w.name: w for w in logging_workloads(LoggingSpec(), "s", PASSWORDS)}
+    held = {n: {k: v.value for k, v in w.secret_env.items()} for n, w in ws.items()}
+    assert held == {
+        "elasticsearch": {"ELASTIC_PASSWORD": "elastic-pw"},
+        "elasticsearch-users": {"ELASTIC_PASSWORD": "elastic-pw", "KIBANA_PASSWORD": "kibana-pw",
+                                "LOGSTASH_PASSWORD": "logstash-pw"},
+        "logstash": {"LOGSTASH_PASSWORD": "logstash-pw"},
+        "kibana": {"ELASTICSEARCH_PASSWORD": "kibana-pw"},
+    }
+    assert ws["kibana"].env["ELASTICSEARCH_USERNAME"] == "kibana_system"
+    assert ws["elasticsearch-users"].one_shot and ws["elasticsearch-users"].depends_on == ("elasticsearch",)
+    assert ws["logstash"].depends_on == ws["kibana"].depends_on == ("elasticsearch-users",)
+    for w in ws.values():
+        checks = " ".join(w.health.command or ()) if w.health else ""
+        assert "PASSWORD" not in checks and "-u" not in checks.split(), (w.name, checks)
 
 
 BASE = {"target": "docker", "services": {"api": {"image": "a:1", "port": 8000}}}
@@ -60,6 +84,8 @@ BASE = {"target": "docker", "services": {"api": {"image": "a:1", "port": 8000}}}
     ({"logging": {"kibana_path": "kibana/"}}, "berth:logging.kibana_path"),
     ({"services": {"api": {"image": "a:1", "uses": ["nope"]}}}, "brokers / graphs"),
     ({"logging": {}, "services": {"logstash": {"image": "a:1"}}}, "berth:services.logstash: the name is taken"),
+    ({"logging": {}, "services": {"elasticsearch-users": {"image": "a:1"}}},
+     "berth:services.elasticsearch-users: the name is taken"),
     ({"logging": {}, "proxy": {"routes": [{"path": "/kibana/", "service": "api"}]}}, "berth:logging.kibana_path"),
     ({"brokers": {"mq": {}}, "caches": {"mq": {}}}, "berth:brokers.mq: name 'mq' is also used in berth:caches"),
 ])
