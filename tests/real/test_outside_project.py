@@ -311,4 +311,5 @@ def test_pulumi_preview_of_the_readme_program(outside):
     assert program_python(outside.base / "state-readme-language-host.log") == [str(outside.venv / "bin" / "python")]
     # The raw container is judged like Berth's own: as written in the README it passes the rules.
     assert {"docker-container-non-root-user", "docker-container-no-plaintext-secret-env",
-            "docker-container-memory-limit", "docker-container-capabilities-allow-list"} <= passed(events, "report")
+            "docker-container-memory-limit", "docker-container-capabilities-allow-list",
+            "docker-container-healthcheck"} <= passed(events, "report")
