@@ -7,9 +7,11 @@
 #   shellcheck    checks the generated shell scripts, and actionlint uses it for workflow `run:` steps
 #   openssl       certificates for the test cluster and TLS checks
 #   golang-go     builds actionlint (go install), only when Go is missing
+#   maven         fetches Neo4j's jars for its test image (tests/images/neo4j), only when Maven is missing
 set -euo pipefail
 pkgs=(nginx-light prometheus shellcheck openssl ca-certificates curl)
 command -v go >/dev/null || pkgs+=(golang-go)
+command -v mvn >/dev/null || pkgs+=(maven)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

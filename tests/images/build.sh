@@ -33,7 +33,7 @@ LIB="$HERE/lib"
 CACHE="${BERTH_CACHE:-/var/cache/berth}"
 SUITE="${BERTH_DEBIAN_SUITE:-bookworm}"
 ALL_IMAGES=(postgres redis nginx testapp backup prometheus postgres-exporter redis-exporter grafana-standin pushgateway
-  mongo backup-mongo rabbitmq)
+  mongo backup-mongo rabbitmq neo4j)
 
 if [ -z "${BERTH_APT_SOURCES:-}" ]; then
   for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
