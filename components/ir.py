@@ -212,6 +212,10 @@ class Workload:
     #: Docker fills from the image when it is created, named after what the container runs, so a
     #: changed image or setting starts again from the image's files.
     seeded: tuple[str, ...] = ()
+    #: Its tmpfs paths may hold what it runs: a JVM that unpacks a native library into /tmp and loads
+    #: it from there (JNA in Neo4j and Elasticsearch, JRuby's FFI in Logstash) fails on a noexec /tmp
+    #: (Neo4j does not start). Docker only: an emptyDir is never noexec.
+    tmpfs_exec: bool = False
 
     @property
     def fs_group(self) -> Optional[int]:

@@ -164,6 +164,7 @@ def logging_workloads(
             ports=(Port("http", ES_PORT),),
             volumes=(DataVolume("elasticsearch-data", "/usr/share/elasticsearch/data", spec.storage),),
             tmpfs=("/tmp", f"{ES_HOME}/logs"),
+            tmpfs_exec=True,  # JNA's native library, unpacked into /tmp (as Neo4j's, shown there)
             # The entrypoint writes the keystore (the bootstrap password) into config/ at start: a
             # writable copy of the image's config directory.
             seeded=(f"{ES_HOME}/config",),
@@ -196,6 +197,7 @@ def logging_workloads(
             ports=(Port("tcp", LOGSTASH_TCP_PORT), Port("beats", LOGSTASH_BEATS_PORT), Port("api", LOGSTASH_API_PORT)),
             files=(File("logstash-pipeline", "/usr/share/logstash/pipeline/logstash.conf", render_logstash_pipeline()),),
             tmpfs=("/tmp", "/usr/share/logstash/data", "/usr/share/logstash/logs"),
+            tmpfs_exec=True,  # JRuby's FFI stubs, unpacked into /tmp and loaded from there
             # The entrypoint rewrites config/logstash.yml from the environment at start: a writable
             # copy of the image's config directory.
             seeded=("/usr/share/logstash/config",),

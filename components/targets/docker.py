@@ -111,10 +111,11 @@ TMPFS_OPTIONS = "rw,noexec,nosuid,size=64m,mode=1777"
 def tmpfs_options(ctx: DockerContext, w: Workload) -> str:
     """The options of ``w``'s tmpfs mounts: writable by anyone like /tmp (mode 1777, for the first
     start) and owned by the workload's user when it is not root (for every later start)."""
+    base = TMPFS_OPTIONS.replace("noexec,", "") if w.tmpfs_exec else TMPFS_OPTIONS
     if not w.user:
-        return TMPFS_OPTIONS  # root, or the image's own user (Berth does not know it)
+        return base  # root, or the image's own user (Berth does not know it)
     gid = w.group if w.group is not None else w.user
-    return f"{TMPFS_OPTIONS},{TMPFS_OWNER[ctx.engine].format(uid=w.user, gid=gid)}"
+    return f"{base},{TMPFS_OWNER[ctx.engine].format(uid=w.user, gid=gid)}"
 
 
 #: The label naming the stack that owns a container, volume or network (organization/project/stack):

@@ -294,8 +294,11 @@ def pod_spec(ctx: KubeContext, w: Workload) -> dict[str, Any]:
     if w.seeded:
         # The image's own files of each seeded directory, copied into its emptyDir before the workload
         # starts (by the workload's image, with its user and limits): the entrypoint may then rewrite
-        # them while the root stays read-only. A new pod starts again from the image's files.
-        script = " && ".join(f"cp -a {shlex.quote(path.rstrip('/'))}/. {SEED_MOUNT}/{i}/"
+        # them while the root stays read-only. A new pod starts again from the image's files. `cp -R`,
+        # not `cp -a`: the emptyDir itself belongs to root (the pod's fsGroup may write it), and the
+        # non-root user may not set its times or owner, which `cp -a` of `dir/.` tries and fails on
+        # ("preserving times for '/berth-seed/0/.': Operation not permitted", seen with Neo4j's image).
+        script = " && ".join(f"cp -R {shlex.quote(path.rstrip('/'))}/. {SEED_MOUNT}/{i}/"
                              for i, path in enumerate(w.seeded))
         spec["initContainers"] = [{
             "name": "seed",

@@ -29,6 +29,20 @@ def test_graph_database_keeps_the_password_secret():
     assert w.stateful_data and not w.publish
 
 
+def test_graph_database_starts_through_berths_script_that_sets_the_password_over_kept_data():
+    """The image's own entrypoint, run by tini, after Berth's start script (the password over a kept
+    volume); authentication is written on at every start, since the script's own start turns it off."""
+    (w,) = graph_workloads("graph", GraphDatabaseSpec(), "pw")
+    (script,) = w.files
+    assert w.entrypoint == ("tini", "-g", "--", "bash", script.path) and w.command == ("neo4j",)
+    assert script.mode == 0o555 and "pw" not in script.content
+    assert 'exec /startup/docker-entrypoint.sh "$@"' in script.content
+    assert "NEO4J_dbms_default__listen__address=127.0.0.1" in script.content
+    assert "ALTER USER neo4j SET PASSWORD $password" in script.content
+    assert w.env["NEO4J_dbms_security_auth__enabled"] == "true"
+    assert w.read_only_root and set(w.tmpfs) == {"/tmp", "/logs", "/run"} and w.seeded == ("/var/lib/neo4j/conf",)
+
+
 def test_neo4j_connection_brings_user_and_password():
     conn = {"graph": Connection("neo4j", "bolt://graph:7687", extra=(("USER", "neo4j"), ("PASSWORD", "pw")))}
     env = connection_env(ServiceSpec(image="a:1", uses=["graph"]), conn)

@@ -346,3 +346,26 @@ def test_kubernetes_readiness_starts_at_once_and_liveness_waits_out_the_start_pe
     fast = container_probes(Workload(name="api", role=Role.APP, image="app", ports=(Port("http", 8000),),
                                      health=Probe(path="/health", port=8000, interval=1, retries=3)))["readinessProbe"]
     assert fast["periodSeconds"] == 1 and fast["failureThreshold"] == 3
+
+
+def test_jvm_workloads_get_a_tmpfs_they_can_load_native_libraries_from():
+    """Neo4j unpacks JNA's native library into /tmp and loads it; on a noexec tmpfs it does not
+    start (seen with Neo4j 4.4.40's own server, tests/real/test_images_seed_smoke.py). The JVM
+    workloads keep nosuid; every other workload keeps noexec too."""
+    from berth.components.graph import graph_workloads
+    from berth.components.logs import LoggingPasswords, logging_workloads
+    from berth.components.spec import GraphDatabaseSpec, LoggingSpec
+    from berth.components.targets.docker import DockerContext, container_args
+
+    docker = DockerContext(prefix="p", internal_network="i", edge_network="e")
+    jvm = [*graph_workloads("graph", GraphDatabaseSpec(), "pw"),
+           *[w for w in logging_workloads(LoggingSpec(), "s", LoggingPasswords("e", "k", "l"))
+             if w.name in ("elasticsearch", "logstash")]]
+    assert {w.name for w in jvm} == {"graph", "elasticsearch", "logstash"}
+    for w in jvm:
+        for options in container_args(docker, w)["tmpfs"].values():
+            assert "noexec" not in options.split(",") and "nosuid" in options.split(","), (w.name, options)
+    others = [w for w in logging_workloads(LoggingSpec(), "s", LoggingPasswords("e", "k", "l"))
+              if w.name not in ("elasticsearch", "logstash")]
+    for w in others:
+        assert not w.tmpfs_exec and all("noexec" in o for o in (container_args(docker, w)["tmpfs"] or {}).values())

@@ -323,7 +323,7 @@ def test_a_seeded_directory_is_a_copy_of_the_images_own():
     es = _pod(k, "elasticsearch")
     (init,) = es["initContainers"]
     assert init["image"] == es["containers"][0]["image"] and init["securityContext"]["readOnlyRootFilesystem"]
-    assert init["command"] == ["sh", "-c", "cp -a /usr/share/elasticsearch/config/. /berth-seed/0/"]
+    assert init["command"] == ["sh", "-c", "cp -R /usr/share/elasticsearch/config/. /berth-seed/0/"]
     assert {"name": "seed-0", "mountPath": "/usr/share/elasticsearch/config"} in es["containers"][0]["volumeMounts"]
     d = record(STACK, config=config("docker", logging={"enabled": True}))
     es_c = next(c for c in d.by_type("docker:index/container:Container") if c.name == "elasticsearch")
