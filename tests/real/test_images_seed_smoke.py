@@ -1,14 +1,16 @@
 """Smoke tests of the images the seed systems need (tests/images/): MongoDB (a FerretDB stand-in), its
-backup image, RabbitMQ, and the test app's MongoDB / AMQP parts, on Podman's Docker-compatible API.
+backup image, RabbitMQ, Neo4j (its own server from Maven Central in a stand-in of the official image),
+and the test app's MongoDB / AMQP parts, on Podman's Docker-compatible API.
 
-The database, broker and backup containers run as a stack runs them: their settings come from Berth's
-own components (``database_workloads``, ``broker_workloads``, ``backup_workloads``) mapped by the Docker
+The database, broker, graph and backup containers run as a stack runs them: their settings come from
+Berth's own components (``database_workloads``, ``broker_workloads``, ``graph_workloads``,
+``backup_workloads``) mapped by the Docker
 target's ``container_args`` (read-only root where declared, tmpfs /tmp, the component's uid, all
 capabilities dropped, no-new-privileges, memory/CPU limits, the component's health check and named
 volumes), with only the image set to the local one. The test app runs read-only as uid 10001.
 
 Prerequisites as for test_images_smoke.py (CI's .ci/run): Podman's API in DOCKER_HOST and
-`bash tests/images/build.sh` (or `build.sh mongo backup-mongo rabbitmq testapp`). Never skips.
+`bash tests/images/build.sh` (or `build.sh mongo backup-mongo rabbitmq neo4j testapp`). Never skips.
 Podman runs no health checks by itself here: they are driven with `podman healthcheck run NAME`.
 """
 
@@ -30,8 +32,9 @@ import pytest
 from berth.components.backup import backup_workloads
 from berth.components.broker import broker_workloads
 from berth.components.database import Credentials, database_workloads
+from berth.components.graph import PASSWORD_MARK, graph_workloads
 from berth.components.ir import Workload
-from berth.components.spec import BackupSpec, BrokerSpec, DatabaseSpec
+from berth.components.spec import BackupSpec, BrokerSpec, DatabaseSpec, GraphDatabaseSpec, Resources
 from berth.components.targets.docker import DockerContext, container_args, files_init_args
 from tests.real.test_images_smoke import Env, exec_ok, host_port, http, http_json, wait_for
 
@@ -42,6 +45,7 @@ IMAGES = {
     "mongo": "localhost/berth-mongo:7",
     "backup_mongo": "localhost/berth-backup-mongo:1",
     "rabbitmq": "localhost/berth-rabbitmq:3",
+    "neo4j": "localhost/berth-neo4j:4",
     "testapp1": "localhost/berth-testapp:1",
     "testapp2": "localhost/berth-testapp:2",
 }
@@ -223,7 +227,7 @@ def client():
         except Exception:  # noqa: BLE001
             missing.append(ref)
     if missing:
-        pytest.fail(f"images missing: {missing}; run: bash tests/images/build.sh mongo backup-mongo rabbitmq testapp")
+        pytest.fail(f"images missing: {missing}; run: bash tests/images/build.sh mongo backup-mongo rabbitmq neo4j testapp")
     yield c
     c.close()
 
@@ -521,6 +525,73 @@ def test_rabbitmq_also_runs_with_a_read_only_root(env):
     # Healthy (ping) comes before the rabbit app has booted: wait for it to serve the env's vhost.
     wait_for("vhost jobs-ro", lambda: "jobs-ro" in exec_ok(c, ["rabbitmqctl", "list_vhosts", "-q"]), timeout=60)
     exec_ok(c, ["rabbitmq-diagnostics", "-q", "check_port_connectivity"])
+
+
+# --------------------------------------------------------------------------- Neo4j
+def graph_spec() -> GraphDatabaseSpec:
+    return GraphDatabaseSpec(image=IMAGES["neo4j"], heap="256m", page_cache="64m",
+                             resources=Resources(cpu="250m", memory="768Mi", cpu_limit="1", memory_limit="1Gi"))
+
+
+def cypher(container, password: str, statement: str, database: str = "neo4j"):
+    """(status, answer) of one statement over Neo4j's HTTP API, as neo4j with ``password``."""
+    url = f"http://127.0.0.1:{host_port(container, '7474/tcp')}/db/{database}/tx/commit"
+    body = json.dumps({"statements": [{"statement": statement}]}).encode()
+    return http_json_auth_post(url, body, basic_auth("neo4j", password))
+
+
+def http_json_auth_post(url: str, body: bytes, authorization: str):
+    status, text = http(url, data=body, headers={"Content-Type": "application/json", "Authorization": authorization})
+    return status, json.loads(text) if text.strip().startswith("{") else text
+
+
+def run_graph(env, name: str, password: str, replace: bool = False):
+    """The graph component's container, until Neo4j answers as neo4j with ``password``."""
+    w = graph_workloads(name, graph_spec(), password)[0]
+    c = (env.replace_workload if replace else env.run_workload)(w, publish=(7474,))
+    wait_for(f"{name} serving neo4j's login", lambda: cypher(c, password, "RETURN 1")[0] == 200, timeout=240,
+             interval=2)
+    return c
+
+
+def test_neo4j_runs_as_the_graph_component_with_a_read_only_root(env):
+    c = run_graph(env, "graph", "graph-secret-1")
+    c.reload()
+    assert c.attrs["HostConfig"]["ReadonlyRootfs"] is True
+    assert exec_ok(c, ["id", "-u"]).strip() == "7474"
+    status, out = cypher(c, "graph-secret-1", "CREATE (n:Idea {name: 'berth'}) RETURN n.name")
+    assert status == 200 and out["errors"] == [] and out["results"][0]["data"][0]["row"] == ["berth"], out
+    assert cypher(c, "wrong-secret", "RETURN 1")[0] == 401
+    # Writable: the data volume, the component's tmpfs paths and the copy of the image's conf
+    # directory that the entrypoint rewrites; nothing else.
+    probe = ("for d in / /var/lib/neo4j /var/lib/neo4j/lib /var/lib/neo4j/run /data /logs /tmp /run "
+             "/var/lib/neo4j/conf; do touch $d/.berth-probe 2>/dev/null && echo $d; done")
+    assert exec_ok(c, ["sh", "-c", probe]).split() == ["/data", "/logs", "/tmp", "/run", "/var/lib/neo4j/conf"]
+    conf = exec_ok(c, ["cat", "/var/lib/neo4j/conf/neo4j.conf"])
+    for line in ("dbms.memory.heap.max_size=256m", "dbms.memory.pagecache.size=64m",
+                 "dbms.security.auth_enabled=true", "dbms.default_listen_address=0.0.0.0"):
+        assert line in conf.splitlines(), (line, conf)
+    # The image's health check is the component's: HTTP on / without credentials.
+    assert http(f"http://127.0.0.1:{host_port(c, '7474/tcp')}/")[0] == 200
+
+
+def test_neo4j_redeploy_with_a_new_password_over_the_retained_volume(env):
+    """NEO4J_AUTH sets the password only before the first start: over a kept volume (a redeploy
+    after `pulumi destroy` in prod), Berth's start script makes the new password neo4j's, the data
+    stays, and the old password is refused. A plain restart does not do it again."""
+    c = run_graph(env, "graph-again", "first-secret-1")
+    assert cypher(c, "first-secret-1", "CREATE (:Thesis {title: 'kept'})")[0] == 200
+    c = run_graph(env, "graph-again", "second-secret-2", replace=True)
+    status, out = cypher(c, "second-secret-2", "MATCH (t:Thesis) RETURN t.title")
+    assert status == 200 and out["results"][0]["data"][0]["row"] == ["kept"], out
+    assert cypher(c, "first-secret-1", "RETURN 1")[0] == 401
+    assert "setting neo4j's password over the data kept from before" in c.logs().decode(errors="replace")
+    mark = exec_ok(c, ["cat", PASSWORD_MARK]).strip()
+    assert len(mark) == 64 and "second-secret-2" not in mark
+    c.restart(timeout=60)
+    wait_for("graph-again after its restart", lambda: cypher(c, "second-secret-2", "RETURN 1")[0] == 200,
+             timeout=240, interval=2)
+    assert c.logs().decode(errors="replace").count("setting neo4j's password") == 1
 
 
 # --------------------------------------------------------------------------- the test app

@@ -6,9 +6,10 @@ Examples with ``berth:target: kubernetes``:
   * ``examples/wishlins/Pulumi.k8s.yaml`` — deployed here with ``pulumi up`` (its images mapped to
     local test images, see ``WISHLINS_IMAGES``; storage 1Gi and CPU requests 100m: the node has 2 cores);
   * ``examples/microservices/Pulumi.prod.yaml`` — deployed in part (``microservices_broker_config``):
-    its broker, with user-service on it and on PostgreSQL and Redis, to show RabbitMQ's one user per
-    vhost on the cluster. The whole stack needs Neo4j and Elasticsearch, which cannot be had on these
-    machines (its Docker dev stack runs on Podman, without them, in test_seed_microservices.py).
+    its broker, with user-service on it and on PostgreSQL and Redis, and its Neo4j (the stand-in image
+    of tests/images/neo4j), to show RabbitMQ's one user per vhost and Neo4j's read-only root on the
+    cluster. The whole stack needs Elasticsearch, which cannot be had on these machines (its Docker dev
+    stack runs on Podman, without it, in test_seed_microservices.py).
 
 The cluster must be up with the test images loaded (CI: ``.ci/k8s/up.sh`` and
 ``.ci/k8s/load-images.sh``) and the engine on PATH; nothing here starts or skips anything.
@@ -16,8 +17,10 @@ The cluster must be up with the test images loaded (CI: ``.ci/k8s/up.sh`` and
 
 from __future__ import annotations
 
+import base64
 import copy
 import contextlib
+import json
 import shutil
 import time
 from pathlib import Path
@@ -175,14 +178,16 @@ def test_wishlins_k8s_deployed_and_every_pod_ready(tmp_path):
 
 
 #: What the broker part of microservices' prod stack leaves out: every service but user-service (the
-#: others use MongoDB or Neo4j, or route to them), Neo4j, MongoDB, ELK, monitoring and the proxy.
+#: others use MongoDB, or route to them), MongoDB, ELK, monitoring and the proxy. Neo4j stays, smaller.
 MICRO_SERVICE = "user-service"
 
 
 def microservices_broker_config() -> dict:
     cfg = copy.deepcopy(_stack_config(EXAMPLES / "microservices" / "Pulumi.prod.yaml"))
-    for key in ("berth:graphs", "berth:proxy", "berth:domain"):
+    for key in ("berth:proxy", "berth:domain"):
         cfg.pop(key)
+    cfg["berth:graphs"]["neo4j"].update(image=IMAGES["neo4j"], storage="1Gi", heap="256m", page_cache="64m", resources={
+        "cpu": "100m", "memory": "768Mi", "cpu_limit": "1", "memory_limit": "1Gi"})
     cfg["berth:monitoring"] = {"enabled": False}
     cfg["berth:logging"] = {"enabled": False}
     cfg["berth:kubernetes"]["namespace"] = "berth-t-micro"
@@ -200,19 +205,23 @@ def microservices_broker_config() -> dict:
 
 
 def _secret_env(ns: str, deployment: str, var: str) -> str:
-    import base64
+    return _secret_from(ns, "deployment", deployment, var)
 
-    d = kubectl_json("-n", ns, "get", "deployment", deployment)
-    (c,) = [c for c in d["spec"]["template"]["spec"]["containers"] if c["name"] == deployment]
+
+def _secret_from(ns: str, kind: str, name: str, var: str) -> str:
+    """The value of ``var`` in the container ``name`` of the workload, from the Secret it refers to."""
+    d = kubectl_json("-n", ns, "get", kind, name)
+    (c,) = [c for c in d["spec"]["template"]["spec"]["containers"] if c["name"] == name]
     (ref,) = [e["valueFrom"]["secretKeyRef"] for e in c.get("env") or [] if e["name"] == var]
     secret = kubectl_json("-n", ns, "get", "secret", ref["name"])
     return base64.b64decode(secret["data"][ref["key"]]).decode()
 
 
-def test_microservices_broker_on_k8s_one_user_on_its_vhost(tmp_path):
+def test_microservices_broker_and_graph_on_k8s(tmp_path):
     """RabbitMQ on the cluster, as on Podman (test_seed_microservices.py): its only user is the one in
     the services' AMQP_URL (no tags: no management UI, not an administrator), allowed on the stack's
-    vhost only; no guest; the service is ready on it; the broker's root is read-only."""
+    vhost only; no guest; the service is ready on it; the broker's root is read-only. Neo4j runs with a
+    read-only root (its conf directory a copy an init container fills) and takes the stack's password."""
     cfg = microservices_broker_config()
     with deployed(tmp_path, "microservices", "prod", cfg) as ns:
         url = urlsplit(_secret_env(ns, MICRO_SERVICE, "AMQP_URL"))
@@ -231,9 +240,21 @@ def test_microservices_broker_on_k8s_one_user_on_its_vhost(tmp_path):
         pod = kubectl_json("-n", ns, "get", "pod", "rabbitmq-0")
         (broker,) = [c for c in pod["spec"]["containers"] if c["name"] == "rabbitmq"]
         assert broker["securityContext"].get("readOnlyRootFilesystem") is True, broker["securityContext"]
+        # Neo4j: read-only root, the seeded conf directory, and the stack's password.
+        pod = kubectl_json("-n", ns, "get", "pod", "neo4j-0")
+        (graph,) = [c for c in pod["spec"]["containers"] if c["name"] == "neo4j"]
+        assert graph["securityContext"].get("readOnlyRootFilesystem") is True, graph["securityContext"]
+        auth = _secret_from(ns, "statefulset", "neo4j", "NEO4J_AUTH").replace("/", ":", 1)  # neo4j/<password>
+        body = '{"statements":[{"statement":"RETURN 41 + 1"}]}'
+        out = kubectl("-n", ns, "exec", "neo4j-0", "-c", "neo4j", "--", "wget", "-q", "-O", "-",
+                      "--header=Content-Type: application/json",
+                      "--header=Authorization: Basic " + base64.b64encode(auth.encode()).decode(),
+                      f"--post-data={body}", "http://127.0.0.1:7474/db/neo4j/tx/commit").stdout
+        assert json.loads(out)["results"][0]["data"][0]["row"] == [42], out
+        probe = "for d in / /var/lib/neo4j /var/lib/neo4j/conf /data /logs; do touch $d/.p 2>/dev/null && echo $d; done"
+        assert kubectl("-n", ns, "exec", "neo4j-0", "-c", "neo4j", "--", "sh", "-c", probe).stdout.split() == [
+            "/var/lib/neo4j/conf", "/data", "/logs"]
         ready = kubectl("-n", ns, "exec", f"deploy/{MICRO_SERVICE}", "--", "python3", "-c",
                         "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:4001/ready', "
                         "timeout=10).read().decode())").stdout
-        import json
-
         assert set(json.loads(ready)["checks"]) == {"database", "redis", "amqp"}, ready

@@ -1,6 +1,7 @@
 """Philosophical concepts (seed D), ``examples/microservices/Pulumi.dev.yaml``, through the real
 ``pulumi`` CLI on Podman: the API gateway, four services and the frontend with PostgreSQL, MongoDB
-(FerretDB), Redis and RabbitMQ.
+(FerretDB), Redis, RabbitMQ and Neo4j (its own server in a stand-in of the official image,
+tests/images/neo4j).
 
 The project is a user's (Pulumi.yaml + the example's ``__main__.py``); the stack file is the
 example's, changed only where this machine differs (``tests/real/stacks/seeds.py``): the local test
@@ -9,9 +10,8 @@ port 3000; concept-service runs the test app's queue consumer, ``consumer``, the
 consumes what another publishes), free loopback host ports for nginx, and the local Podman.
 
 The CI variant turns off what cannot be obtained or run here (examples/microservices/README.md):
-- ``berth:graphs`` (Neo4j) and graph-service's use of it: no Neo4j image (not in Debian, no
-  registry); graph-service keeps RabbitMQ.
-- ``berth:logging`` (Elasticsearch, Logstash, Kibana): no image of them here either.
+- ``berth:logging`` (Elasticsearch, Logstash, Kibana): no image of them here (not in Debian, no
+  registry).
 - ``berth:monitoring``: Prometheus and Grafana run in test_docker_dev, but this stack's MongoDB needs
   a mongodb_exporter, and no test image of it exists (tests/images/README.md).
 Nothing is compressed.
@@ -20,7 +20,8 @@ Scenarios on one deployment: up → every container healthy (each datastore's he
 before its users start: RabbitMQ's is check_port_connectivity); HTTPS → frontend and gateway; the
 gateway reaches the four services by name; each service is ready against every store it uses; a
 message published by user-service is consumed by concept-service (recorded in its MongoDB);
-preview --expect-no-changes; destroy leaves nothing.
+graph-service's Neo4j answers with the password in its environment (the test app has no Neo4j
+client: its readiness does not cover it); preview --expect-no-changes; destroy leaves nothing.
 """
 
 from __future__ import annotations
@@ -42,12 +43,9 @@ SERVICES = {"user-service": 4001, "concept-service": 4002, "graph-service": 4003
 
 
 def ci_variant(cfg: dict) -> dict:
-    """Neo4j, ELK and monitoring off (see the module docstring)."""
-    cfg.pop("berth:graphs")
+    """ELK and monitoring off (see the module docstring)."""
     cfg["berth:logging"] = {"enabled": False}
     cfg["berth:monitoring"] = {"enabled": False}
-    graph = cfg["berth:services"]["graph-service"]
-    graph["uses"] = [u for u in graph["uses"] if u != "neo4j"]
     return cfg
 
 
@@ -56,7 +54,7 @@ def dep(tmp_path_factory):
     host = seeds.docker_host_or_fail()
     client = seeds.docker_client(host)
     raw = seeds.example_config(EXAMPLE, STACK)
-    assert "neo4j" in raw["berth:graphs"] and raw["berth:logging"]["enabled"]  # what the variant turns off
+    assert raw["berth:logging"]["enabled"] and raw["berth:monitoring"]["enabled"]  # what the variant turns off
     cfg = seeds.seed_config_from(ci_variant(raw), EXAMPLE, STACK, docker_host=host, commands=COMMANDS)
     try:
         d = seeds.Deployment.create(tmp_path_factory.mktemp("seed-micro"), EXAMPLE, STACK, cfg, client)
@@ -96,7 +94,7 @@ def test_up_every_container_healthy(dep):
     dep.timed("pulumi up", dep.pulumi.up)
     assert not dep.unhealthy(), dep.unhealthy()
     names = {c.name for c in dep.containers()}
-    expected = ["postgres", "mongo", "redis", "rabbitmq", "frontend", "api-gateway", *SERVICES, "proxy"]
+    expected = ["postgres", "mongo", "redis", "rabbitmq", "neo4j", "frontend", "api-gateway", *SERVICES, "proxy"]
     assert {dep.name(n) for n in expected} <= names, sorted(names)
     # RabbitMQ too runs with a read-only root: it writes its data volume and its log tmpfs only.
     # (but the one-shot writers of secret files, which have exited: uploads need a writable root)
@@ -150,6 +148,20 @@ def test_the_services_log_in_to_rabbitmq_as_its_one_user_on_its_vhost_only(dep):
     assert dep.exec("rabbitmq", ["rabbitmqctl", "list_vhosts", "-q", "--no-table-headers"]).split() == [vhost]
     out = dep.exec("rabbitmq", ["rabbitmqctl", "authenticate_user", "guest", "guest"], check=False)
     assert "invalid credentials" in out or "not found" in out, out
+
+
+def test_graph_service_logs_in_to_neo4j_with_its_password(dep):
+    """Neo4j (read-only root, like every container above) takes graph-service's NEO4J_PASSWORD."""
+    env = dict(e.split("=", 1) for e in dep.container("graph-service").attrs["Config"]["Env"])
+    assert env["NEO4J_URI"] == "bolt://neo4j:7687" and env["NEO4J_USER"] == "neo4j", env.get("NEO4J_URI")
+    code = ("import base64, json, sys, urllib.request\n"
+            "auth = base64.b64encode(('neo4j:' + sys.argv[1]).encode()).decode()\n"
+            "req = urllib.request.Request('http://neo4j:7474/db/neo4j/tx/commit', method='POST', "
+            "data=json.dumps({'statements': [{'statement': 'RETURN 41 + 1'}]}).encode(), "
+            "headers={'Content-Type': 'application/json', 'Authorization': 'Basic ' + auth})\n"
+            "print(urllib.request.urlopen(req, timeout=10).read().decode())")
+    out = json.loads(dep.exec("graph-service", ["python3", "-c", code, env["NEO4J_PASSWORD"]]))
+    assert out["errors"] == [] and out["results"][0]["data"][0]["row"] == [42], out
 
 
 def test_preview_no_changes_then_destroy(dep):

@@ -39,6 +39,7 @@ IMAGES = {
     "mongodb": "localhost/berth-mongo:7",
     "redis": "localhost/berth-redis:7",
     "rabbitmq": "localhost/berth-rabbitmq:3",
+    "neo4j": "localhost/berth-neo4j:4",
     "nginx": "localhost/berth-nginx:1",
     "backup-postgres": "localhost/berth-backup:1",
     "backup-mongodb": "localhost/berth-backup-mongo:1",
@@ -92,8 +93,8 @@ def seed_config_from(raw: dict[str, Any], example: str, stack: str, *, docker_ho
         cache["image"] = IMAGES["redis"]
     for broker in (cfg.get("berth:brokers") or {}).values():
         broker["image"] = IMAGES["rabbitmq"]
-    if cfg.get("berth:graphs"):
-        raise ValueError(f"{example}/{stack}: Neo4j has no test image; turn berth:graphs off first")
+    for graph in (cfg.get("berth:graphs") or {}).values():
+        graph["image"] = IMAGES["neo4j"]
     for name, svc in (cfg.get("berth:services") or {}).items():
         svc["image"] = app_image
         if commands and name in commands:
