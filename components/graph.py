@@ -43,9 +43,8 @@ def default_image(spec: GraphDatabaseSpec) -> str:
 # and every client would be refused. When the password differs from the one last set here (a hash on
 # the data volume says), Neo4j first starts on the container's loopback only (other ports, which no
 # health check or probe asks) and without authentication (nothing outside the container can reach
-# it), the password is set there with
-# ALTER USER, and it stops; then the image's entrypoint starts it as usual. The password reaches wget
-# in a file on the container's own tmpfs, never its arguments.
+# it), the password is set there with ALTER USER, and it stops; then the image's entrypoint starts it
+# as usual. The password reaches wget in a file on the container's own tmpfs, never its arguments.
 START = r"""#!/bin/bash
 # Created by Berth: make the stack's password neo4j's, then start Neo4j (the image's entrypoint).
 set -euo pipefail
