@@ -244,6 +244,9 @@ class LoggingPlan:
     workloads: tuple[Workload, ...]
     passwords: LoggingPasswords[Later]
 
+    def laters(self) -> list[Later]:
+        return [self.passwords.elastic, self.passwords.kibana, self.passwords.logstash]
+
 
 def logging_passwords() -> LoggingPasswords[Later]:
     """The logging stack's passwords to come, each named after the resource that generates it."""
@@ -269,7 +272,7 @@ class Logging(pulumi.ComponentResource):
         import pulumi_random as random
 
         plan = plan or plan_logging(spec, stack, shippers, kibana_url, kibana_from)
-        for later in (plan.passwords.elastic, plan.passwords.kibana, plan.passwords.logstash):
+        for later in plan.laters():
             later.resolve(random.RandomPassword(
                 later.name, length=32, special=False, opts=pulumi.ResourceOptions(parent=self)).result)
         self.password = plan.passwords.elastic.output

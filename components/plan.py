@@ -85,7 +85,7 @@ class Plan:
         for parts in (self.brokers, self.graphs):
             yield from (part.password for part in parts.values())
         if self.logging:
-            yield from (self.logging.passwords.elastic, self.logging.passwords.kibana, self.logging.passwords.logstash)
+            yield from self.logging.laters()
         for svc in self.services.values():
             yield from svc.secrets.values()
         if self.monitoring:

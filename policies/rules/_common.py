@@ -182,6 +182,11 @@ def docker_role(props: Mapping[str, Any]) -> str:
     return docker_labels(props).get("berth.role", "")
 
 
+def docker_one_shot(props: Mapping[str, Any]) -> bool:
+    """A Docker container that runs once and exits (a files writer, a restore, a pre-deploy dump)."""
+    return props.get("mustRun") is False or props.get("start") is False
+
+
 def docker_workload(props: Mapping[str, Any], default: str = "") -> str:
     return docker_labels(props).get("berth.workload", default)
 

@@ -30,6 +30,7 @@ from ._common import (
     as_list,
     config_list,
     docker_labels,
+    docker_one_shot,
     get,
     k8s_kind,
     k8s_name,
@@ -188,10 +189,6 @@ def _k8s_names(r, index: StackIndex) -> set[str]:
     return {n.lower() for n in names if isinstance(n, str) and n}
 
 
-def _one_shot(props) -> bool:
-    return props.get("mustRun") is False or props.get("start") is False
-
-
 def databases(resources, config=None, index: Optional[StackIndex] = None) -> list[Database]:
     """Every database server the stack runs (one entry per container that runs it)."""
     config = config or {}
@@ -200,7 +197,7 @@ def databases(resources, config=None, index: Optional[StackIndex] = None) -> lis
     out: list[Database] = []
     for r in index.resources:
         if r.type == DOCKER_CONTAINER:
-            if _one_shot(r.props):
+            if docker_one_shot(r.props):
                 continue
             run = docker_run(r, index)
             labelled = docker_labels(r.props).get("berth.role") == DATABASE_ROLE
@@ -265,7 +262,7 @@ def schedules(resources, config=None, index: Optional[StackIndex] = None) -> lis
                 continue
             runs, cron = k8s_runs(r, index), True
         elif r.type == DOCKER_CONTAINER:
-            if _one_shot(r.props):
+            if docker_one_shot(r.props):
                 continue
             runs, cron = [docker_run(r, index)], False
         elif kind in DATABASE_KINDS:

@@ -1,12 +1,12 @@
 """Long-running Docker containers have a health check."""
 
-from ._common import DOCKER_CONTAINER, as_list, config_list, docker_workload, known
+from ._common import DOCKER_CONTAINER, as_list, config_list, docker_one_shot, docker_workload, known
 from ._policy import Severity, is_type, resource_rule
 
 
 def check(r, config):
-    if r.props.get("mustRun") is False or r.props.get("start") is False:
-        return  # one-shot containers (file writers, migrations, restores) exit by design
+    if docker_one_shot(r.props):
+        return  # they exit by design
     if docker_workload(r.props, r.name) in config_list(config, "allowWorkloads", []):
         return
     health = r.props.get("healthcheck")

@@ -204,10 +204,6 @@ def microservices_broker_config() -> dict:
     return cfg
 
 
-def _secret_env(ns: str, deployment: str, var: str) -> str:
-    return _secret_from(ns, "deployment", deployment, var)
-
-
 def _secret_from(ns: str, kind: str, name: str, var: str) -> str:
     """The value of ``var`` in the container ``name`` of the workload, from the Secret it refers to."""
     d = kubectl_json("-n", ns, "get", kind, name)
@@ -224,7 +220,7 @@ def test_microservices_broker_and_graph_on_k8s(tmp_path):
     read-only root (its conf directory a copy an init container fills) and takes the stack's password."""
     cfg = microservices_broker_config()
     with deployed(tmp_path, "microservices", "prod", cfg) as ns:
-        url = urlsplit(_secret_env(ns, MICRO_SERVICE, "AMQP_URL"))
+        url = urlsplit(_secret_from(ns, "deployment", MICRO_SERVICE, "AMQP_URL"))
         user, vhost = unquote(url.username or ""), unquote(url.path.lstrip("/"))
         assert vhost == "philos" and user and url.hostname == "rabbitmq", url._replace(netloc=url.hostname or "").geturl()
 
